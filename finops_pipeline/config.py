@@ -1,0 +1,248 @@
+"""Fleet configuration: one YAML file, validated once here, typed everywhere else."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONFIG_ENV = "FINOPS_FLEET_CONFIG"
+DEMO_CONFIG = Path(__file__).parent / "demo" / "demo_fleet.yaml"
+
+# Kubernetes names: DNS-1123 labels. Cluster names also become Dagster partition keys and
+# folder names in the lake, so they must be safe in both.
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class ConfigError(ValueError):
+    """A fleet file that cannot be used, with the file, the key and what is allowed."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(StrEnum):
+    idc = "idc"
+    aws = "aws"
+    gcp = "gcp"
+    azure = "azure"
+
+
+class AllocationApi(Strict):
+    url: AnyHttpUrl
+    kind: Literal["kubecost", "opencost"] = "kubecost"
+    bearer_token_env: str | None = Field(
+        default=None, description="Name of the environment variable that holds the bearer token"
+    )
+    verify_tls: bool = True
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+
+    @property
+    def path(self) -> str:
+        return "/model/allocation" if self.kind == "kubecost" else "/allocation/compute"
+
+
+class PrometheusApi(Strict):
+    url: AnyHttpUrl
+    selector: str = Field(
+        default="",
+        description="Extra label matchers that pick this cluster's series, e.g. cluster=\"idc-fra\"",
+    )
+    bearer_token_env: str | None = None
+    verify_tls: bool = True
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+    cpu_usage_metric: str = Field(
+        default="node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m",
+        description="Gauge of CPU cores used per container (kube-prometheus recording rule)",
+    )
+    memory_usage_metric: str = "container_memory_working_set_bytes"
+
+    @field_validator("selector")
+    @classmethod
+    def _selector_shape(cls, v: str) -> str:
+        if v and not re.fullmatch(r'(\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"\\]*"\s*,?)+', v):
+            raise ValueError('must be label matchers such as cluster="idc-fra"')
+        return v.strip().rstrip(",")
+
+
+class Cluster(Strict):
+    name: Annotated[str, Field(pattern=K8S_NAME)]
+    provider: Provider
+    region: str = Field(min_length=1)
+    allocation: AllocationApi
+    prometheus: PrometheusApi
+
+
+class TeamMapping(Strict):
+    pod_label_keys: list[str] = Field(default_factory=lambda: ["team"])
+    namespace_label_keys: list[str] = Field(default_factory=lambda: ["team"])
+    namespace_map: dict[str, str] = Field(default_factory=dict)
+    precedence: list[Literal["pod_label", "namespace_label", "namespace_map"]] = Field(
+        default_factory=lambda: ["pod_label", "namespace_label", "namespace_map"]
+    )
+    default_team: str = "unassigned"
+    product_line_label: str = "product_line"
+    default_product_line: str = "unassigned"
+
+    @field_validator("precedence")
+    @classmethod
+    def _precedence_unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("must list each of pod_label, namespace_label, namespace_map once")
+        return v
+
+
+class Weights(Strict):
+    cpu: float = Field(default=0.5, ge=0)
+    ram: float = Field(default=0.4, ge=0)
+    gpu: float = Field(default=0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> Weights:
+        if self.cpu + self.ram + self.gpu <= 0:
+            raise ValueError("at least one of cpu, ram, gpu must be positive")
+        return self
+
+
+class AllocationRules(Strict):
+    shared_namespaces: list[str] = Field(default_factory=lambda: ["kube-system", "monitoring"])
+    idle: Literal["spread", "separate"] = Field(
+        default="spread",
+        description="spread: idle cost goes to teams by weight; separate: billed to the idle line",
+    )
+    weights: Weights = Field(default_factory=Weights)
+
+
+class Rightsizing(Strict):
+    cpu_ratio_below: float = Field(default=0.20, gt=0, lt=1)
+    hours: int = Field(default=24, ge=1, le=24 * 31)
+    headroom: float = Field(default=1.3, ge=1, le=10)
+    min_cpu_cores: float = Field(default=0.01, gt=0)
+    hours_per_month: float = Field(default=730.0, gt=0)
+
+
+class Anomaly(Strict):
+    increase_ratio: float = Field(
+        default=2.0, gt=0, description="2.0 flags a 200% increase: cost at least 3x the baseline"
+    )
+    baseline_hours: int = Field(default=24, ge=1, le=24 * 14)
+    min_increase_cost: float = Field(default=0.5, ge=0)
+
+
+class Zombies(Strict):
+    hours: int = Field(
+        default=24, ge=1, le=24 * 31, description="how long an object must stay unused to be flagged"
+    )
+
+
+class Thresholds(Strict):
+    rightsizing: Rightsizing = Field(default_factory=Rightsizing)
+    zombies: Zombies = Field(default_factory=Zombies)
+    anomaly: Anomaly = Field(default_factory=Anomaly)
+
+
+class Paths(Strict):
+    data_dir: Path = Path("data")
+
+    @property
+    def lake(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse" / "finops.duckdb"
+
+    @property
+    def published(self) -> Path:
+        return self.data_dir / "published" / "finops.duckdb"
+
+    @property
+    def reports(self) -> Path:
+        return self.data_dir / "reports"
+
+
+class Fleet(Strict):
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    partitions_start: datetime = Field(
+        description="First hour of the hour x cluster partitions (UTC). Keep the partition count "
+        "under about 100,000: hours since start x clusters."
+    )
+    clusters: list[Cluster] = Field(min_length=1)
+    teams: TeamMapping = Field(default_factory=TeamMapping)
+    allocation_rules: AllocationRules = Field(default_factory=AllocationRules)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    paths: Paths = Field(default_factory=Paths)
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _utc_hour(cls, v: datetime) -> datetime:
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        if v.minute or v.second or v.microsecond:
+            raise ValueError("must be on the hour")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_clusters(self) -> Fleet:
+        names = [c.name for c in self.clusters]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"cluster names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(f"cluster {name!r} is not in the fleet config")
+
+
+def _describe(err: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid fleet configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_fleet(path: str | Path | None = None) -> Fleet:
+    """Read and validate a fleet file; without a path, $FINOPS_FLEET_CONFIG or the demo fleet."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: fleet configuration file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Fleet.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def bearer_token(env_name: str | None) -> str | None:
+    """The token named by a config key; a named but unset variable is an error, not anonymous."""
+    if env_name is None:
+        return None
+    token = os.environ.get(env_name)
+    if not token:
+        raise ConfigError(f"environment variable {env_name} (bearer_token_env) is not set")
+    return token
