@@ -19,7 +19,7 @@ import yaml
 from finops_pipeline.config import DEMO_CONFIG, Fleet, Rightsizing
 from finops_pipeline.demo import prometheus as prom
 from finops_pipeline.demo.allocation_api import allocation_records
-from finops_pipeline.demo.fleet import ANOMALY, NANO, DemoFleet, DemoSpec, generate
+from finops_pipeline.demo.fleet import ANOMALY, NANO, DemoFleet, DemoSpec, anomaly_day, generate
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def ground_truth(fleet: DemoFleet, rule: Rightsizing) -> dict:
         for r in fleet.services.filter(pl.col("zombie_reason").is_not_null()).iter_rows(named=True)
     ]
     low = low_utilization(fleet, rule)
-    spike_start = int(fleet.spec.start.timestamp()) + (ANOMALY["day"] * 24 + ANOMALY["first_hour"]) * 3600
+    spike_start = int(fleet.spec.start.timestamp()) + (anomaly_day(fleet.spec.days) * 24 + ANOMALY["first_hour"]) * 3600
     return {
         "spec": fleet.spec.key(),
         "window": {"start": fleet.spec.start.isoformat(), "end": fleet.spec.end.isoformat()},

@@ -73,11 +73,15 @@ ANOMALY = {
     "cluster": "aws-use1",
     "namespace": "checkout",
     "deployment": "checkout-api",
-    "day": 10,
     "first_hour": 14,
     "hours": 4,
     "factor": 3,
 }
+
+
+def anomaly_day(days: int) -> int:
+    """Day index of the spike: late in the window, with a full day of baseline before it."""
+    return max(1, days - 4)
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ class DemoSpec:
         """A short text that changes whenever the generated fleet would."""
         names = ",".join(c.name for c in self.clusters)
         return (
-            f"v4-{self.seed}-{self.start:%Y%m%d}-{self.days}d-{self.step_seconds}s-"
+            f"v5-{self.seed}-{self.start:%Y%m%d}-{self.days}d-{self.step_seconds}s-"
             f"{self.static_step_seconds}s-{self.deployments_per_team}dpt-{names}"
         )
 
@@ -244,7 +248,7 @@ def generate(spec: DemoSpec = DemoSpec()) -> DemoFleet:
                 cluster.name == ANOMALY["cluster"] and d["deployment"] == ANOMALY["deployment"]
             )
             extra = (ANOMALY["factor"] - 1) * d["replicas"] if is_anomaly else 0
-            spike_start = start_s + (ANOMALY["day"] * 24 + ANOMALY["first_hour"]) * 3600
+            spike_start = start_s + (anomaly_day(spec.days) * 24 + ANOMALY["first_hour"]) * 3600
             spike_end = spike_start + ANOMALY["hours"] * 3600
             pod_ips: list[str] = []
             pod_names: list[str] = []

@@ -1,0 +1,208 @@
+"""`finops-pipeline`: run the demo job end to end, run a real fleet, or open the Dagster UI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from finops_pipeline.config import CONFIG_ENV, ConfigError, Fleet, load_fleet
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("finops_pipeline")
+
+
+def dagster_env(data_dir: Path, pg_url: str) -> None:
+    """Point Dagster at this repository's dagster.yaml and the given PostgreSQL."""
+    os.environ["DAGSTER_HOME"] = str(ROOT)
+    os.environ["FINOPS_DAGSTER_PG_URL"] = pg_url
+    os.environ["FINOPS_DAGSTER_ARTIFACTS"] = str((data_dir / "dagster").resolve())
+
+
+def run_pipeline(fleet_path: Path, start: datetime, end: datetime) -> dict[str, float]:
+    """Materialize the sources for [start, end) x every cluster in one run, then the warehouse,
+    published copy and reports in a second run, on the instance that DAGSTER_HOME names."""
+    import dagster as dg
+
+    from finops_pipeline.definitions import SOURCES_JOB, WAREHOUSE_JOB, build_definitions
+    from finops_pipeline.partitions import HOUR_FORMAT
+
+    os.environ[CONFIG_ENV] = str(fleet_path)
+    fleet = load_fleet(fleet_path)
+    defs = build_definitions()
+    clusters = sorted(c.name for c in fleet.clusters)
+    last = end - timedelta(hours=1)
+    tags = {
+        "dagster/asset_partition_range_start": f"{clusters[0]}|{start.strftime(HOUR_FORMAT)}",
+        "dagster/asset_partition_range_end": f"{clusters[-1]}|{last.strftime(HOUR_FORMAT)}",
+    }
+    timings = {}
+    with dg.DagsterInstance.get() as instance:
+        t0 = time.monotonic()
+        result = defs.get_job_def(SOURCES_JOB).execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False
+        )
+        timings["sources_seconds"] = time.monotonic() - t0
+        if not result.success:
+            raise RuntimeError(f"source run {result.run_id} failed; see the Dagster UI or logs")
+        t0 = time.monotonic()
+        result = defs.get_job_def(WAREHOUSE_JOB).execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        timings["warehouse_seconds"] = time.monotonic() - t0
+        if not result.success:
+            raise RuntimeError(f"warehouse run {result.run_id} failed; the warehouse is unchanged")
+    return timings
+
+
+def summary(fleet: Fleet) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(fleet.paths.published), read_only=True)
+    q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+    cur = fleet.currency
+    lines = []
+    total, idle = q("select sum(total_cost), sum(idle_cost) from marts.cost_by_cluster_hourly")[0]
+    first, last = q("select min(hour_start), max(hour_start) from marts.cost_by_cluster_hourly")[0]
+    lines.append(f"Fleet cost {first:%Y-%m-%d %H:00} .. {last:%Y-%m-%d %H:00} UTC: "
+                 f"{total:,.2f} {cur} (idle {idle:,.2f})")
+    for cluster, provider, cost, share in q(
+        "select cluster, any_value(provider), sum(total_cost), "
+        "sum(total_cost) / (select sum(total_cost) from marts.cost_by_cluster_hourly) "
+        "from marts.cost_by_cluster_hourly group by cluster order by 3 desc"
+    ):
+        lines.append(f"  {cluster:<12} {provider:<6} {cost:>12,.2f} {cur}  {share:6.1%}")
+    lines.append("Unit cost, CPU core-hour (provisioned / used):")
+    for cluster, prov, used in q(
+        "select cluster, sum(cpu_cost) / sum(provisioned_cpu_core_hours), "
+        "sum(cpu_cost) / sum(used_cpu_core_hours) from marts.unit_cost_by_cluster_daily "
+        "group by cluster order by cluster"
+    ):
+        lines.append(f"  {cluster:<12} {prov:.4f} / {used:.4f} {cur}")
+    lines.append("Top teams (all months):")
+    for team, cost, direct, shared in q(
+        "select team, sum(total_cost), sum(direct_cost), sum(shared_cost + idle_cost + "
+        "unmounted_cost) from marts.team_bill_monthly group by team order by 2 desc limit 5"
+    ):
+        lines.append(f"  {team:<18} {cost:>10,.2f} {cur} (direct {direct:,.2f}, "
+                     f"shared and idle {shared:,.2f})")
+    n, saving = q("select count(*), coalesce(sum(monthly_savings_cost), 0) from "
+                  "marts.rightsizing_recommendations where low_utilization")[0]
+    lines.append(f"Rightsizing: {n} containers under "
+                 f"{fleet.thresholds.rightsizing.cpu_ratio_below:.0%} CPU for "
+                 f"{fleet.thresholds.rightsizing.hours} h; {saving:,.2f} {cur}/month to save")
+    zn, zc = q("select count(*), coalesce(sum(monthly_cost), 0) from marts.zombie_resources")[0]
+    by_reason = q("select reason, count(*) from marts.zombie_resources group by 1 order by 1")
+    lines.append(f"Zombies: {zn} objects costing {zc:,.2f} {cur}/month ("
+                 + ", ".join(f"{r} {c}" for r, c in by_reason) + ")")
+    for row in q(
+        "select cluster, namespace, controller_kind, controller, min(hour_start), count(*), "
+        "max(increase_ratio) from marts.cost_anomalies group by all order by 5"
+    ):
+        lines.append(f"Anomaly: {row[3]} ({row[2]}) in {row[0]}/{row[1]}: {row[5]} h from "
+                     f"{row[4]:%Y-%m-%d %H:00} UTC, up to +{row[6]:.0%} over its baseline")
+    con.close()
+    lines.append(f"Analyst warehouse: {fleet.paths.published.resolve()}")
+    lines.append(f"Bills: {fleet.paths.reports.resolve()}")
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from finops_pipeline.demo.build import DemoServers, build
+    from finops_pipeline.demo.fleet import DemoSpec
+    from finops_pipeline.postgres import LocalPostgres
+
+    data_dir = Path(args.data_dir).resolve()
+    spec = replace(DemoSpec(), days=args.days)
+    t0 = time.monotonic()
+    print(f"Building the demo fleet ({spec.days} days, 3 clusters)...", flush=True)
+    demo = build(spec, data_dir / "demo-cache")
+    truth = demo.truth()
+    print(f"  {truth['prometheus_samples']:,} Prometheus samples, "
+          f"{time.monotonic() - t0:.0f}s", flush=True)
+    with DemoServers(demo, data_dir / "demo-run") as servers, \
+            LocalPostgres(data_dir / "dagster" / "postgres") as pg:
+        fleet_path = servers.fleet_config(data_dir, data_dir / "demo-run" / "fleet.runtime.yaml")
+        dagster_env(data_dir, pg.url)
+        print(f"Prometheus {servers.prometheus.url}, allocation API {servers.allocation_url}, "
+              f"Dagster storage {pg.url}", flush=True)
+        timings = run_pipeline(fleet_path, spec.start, spec.end)
+        fleet = load_fleet(fleet_path)
+    print(f"Pipeline: sources {timings['sources_seconds']:.0f}s, warehouse and reports "
+          f"{timings['warehouse_seconds']:.0f}s; whole demo {time.monotonic() - t0:.0f}s")
+    print(summary(fleet))
+    print(f"Ground truth: {demo.truth_path}")
+    print("See the runs: finops-pipeline dev  (Dagster UI on http://127.0.0.1:3000)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from finops_pipeline.postgres import LocalPostgres
+
+    fleet = load_fleet(args.config)
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
+    data_dir = fleet.paths.data_dir.resolve()
+    if os.environ.get("FINOPS_DAGSTER_PG_URL"):
+        dagster_env(data_dir, os.environ["FINOPS_DAGSTER_PG_URL"])
+        run_pipeline(Path(args.config).resolve(), start, end)
+    else:
+        with LocalPostgres(data_dir / "dagster" / "postgres") as pg:
+            dagster_env(data_dir, pg.url)
+            run_pipeline(Path(args.config).resolve(), start, end)
+    print(summary(fleet))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from finops_pipeline.postgres import LocalPostgres
+
+    data_dir = Path(args.data_dir).resolve()
+    runtime = data_dir / "demo-run" / "fleet.runtime.yaml"
+    if args.config:
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    elif runtime.exists():
+        os.environ[CONFIG_ENV] = str(runtime)
+    with LocalPostgres(data_dir / "dagster" / "postgres") as pg:
+        dagster_env(data_dir, pg.url)
+        cmd = ["dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
+               "-p", str(args.port)]
+        return subprocess.call(cmd, cwd=ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="finops-pipeline", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="run the whole job on the built-in demo fleet")
+    d.add_argument("--days", type=int, default=14, help="days of history (default 14)")
+    d.add_argument("--data-dir", default="data")
+    d.set_defaults(func=cmd_demo)
+    r = sub.add_parser("run", help="run the job for a fleet file over [start, end)")
+    r.add_argument("--config", required=True)
+    r.add_argument("--start", required=True, help="first hour, UTC, e.g. 2026-11-02T00:00")
+    r.add_argument("--end", required=True, help="end hour (exclusive), UTC")
+    r.set_defaults(func=cmd_run)
+    v = sub.add_parser("dev", help="start Dagster storage and the Dagster UI on 127.0.0.1")
+    v.add_argument("--config", help="fleet file (default: the last demo's, else the demo fleet)")
+    v.add_argument("--data-dir", default="data")
+    v.add_argument("--port", type=int, default=3000)
+    v.set_defaults(func=cmd_dev)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", category=Warning, module="dagster")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Monthly team bills for finance: one CSV and one Excel workbook (with a chart) per month."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Font
+
+from finops_pipeline.config import Fleet
+
+COLUMNS = ("month", "team", "direct_cost", "shared_cost", "idle_cost", "unmounted_cost",
+           "total_cost", "billed_amount", "currency")
+
+
+def safe_text(value: object) -> object:
+    """Team names come from pod labels: keep a spreadsheet from reading one as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+
+def write_team_bills(fleet: Fleet) -> list[Path]:
+    out_dir = fleet.paths.reports
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(fleet.paths.published), read_only=True)
+    try:
+        rows = con.execute(
+            f"select {', '.join(COLUMNS)} from marts.team_bill_monthly order by month, total_cost desc"
+        ).fetchall()
+    finally:
+        con.close()
+    months: dict[str, list[tuple]] = {}
+    for r in rows:
+        months.setdefault(r[0], []).append(r)
+    written: list[Path] = []
+    for month, bill in months.items():
+        csv_path = out_dir / f"team_bill_{month}.csv"
+        tmp = csv_path.with_name(f".{csv_path.name}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(COLUMNS)
+            for r in bill:
+                w.writerow([safe_text(v) for v in r])
+        os.replace(tmp, csv_path)
+        written.append(csv_path)
+
+        xlsx_path = out_dir / f"team_bill_{month}.xlsx"
+        wb = Workbook()
+        ws = wb.active
+        ws.title = f"Team bill {month}"
+        ws.append(list(COLUMNS))
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for r in bill:
+            ws.append([float(v) if isinstance(v, Decimal) else safe_text(v) for v in r])
+        total_row = len(bill) + 2
+        ws.cell(row=total_row, column=2, value="total").font = Font(bold=True)
+        ws.cell(row=total_row, column=8, value=f"=SUM(H2:H{total_row - 1})").font = Font(bold=True)
+        for col in "CDEFGH":
+            for row in range(2, total_row + 1):
+                ws[f"{col}{row}"].number_format = "#,##0.00"
+        ws.column_dimensions["B"].width = 22
+        chart = BarChart()
+        chart.type = "bar"
+        chart.title = f"Billed per team, {month} ({bill[0][-1]})"
+        chart.y_axis.title = bill[0][-1]
+        chart.add_data(Reference(ws, min_col=8, min_row=1, max_row=total_row - 1), titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=2, min_row=2, max_row=total_row - 1))
+        chart.height, chart.width = 9, 18
+        ws.add_chart(chart, "K2")
+        tmp = xlsx_path.with_name(f".{xlsx_path.name}.{uuid.uuid4().hex}.tmp")
+        wb.save(tmp)
+        os.replace(tmp, xlsx_path)
+        written.append(xlsx_path)
+    return written
