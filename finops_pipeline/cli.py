@@ -46,14 +46,14 @@ def run_pipeline(fleet_path: Path, start: datetime, end: datetime) -> dict[str, 
     timings = {}
     with dg.DagsterInstance.get() as instance:
         t0 = time.monotonic()
-        result = defs.get_job_def(SOURCES_JOB).execute_in_process(
+        result = defs.resolve_job_def(SOURCES_JOB).execute_in_process(
             instance=instance, tags=tags, raise_on_error=False
         )
         timings["sources_seconds"] = time.monotonic() - t0
         if not result.success:
             raise RuntimeError(f"source run {result.run_id} failed; see the Dagster UI or logs")
         t0 = time.monotonic()
-        result = defs.get_job_def(WAREHOUSE_JOB).execute_in_process(
+        result = defs.resolve_job_def(WAREHOUSE_JOB).execute_in_process(
             instance=instance, raise_on_error=False
         )
         timings["warehouse_seconds"] = time.monotonic() - t0

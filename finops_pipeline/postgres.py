@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,9 +55,25 @@ class LocalPostgres:
             for p in [path, *path.rglob("*")]:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
 
+    def _reachable_datadir(self) -> None:
+        """As root, the server user must reach the folder; a private home (mode 700) hides it.
+        Then the cluster lives in a folder of the postgres user's own, keyed by the asked path."""
+        if os.geteuid() != 0:
+            return
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self._chown(self.datadir)
+        ok = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.datadir)],
+                            capture_output=True).returncode == 0
+        if not ok:
+            key = hashlib.sha1(str(self.datadir).encode()).hexdigest()[:12]
+            self.datadir = Path(tempfile.gettempdir()) / f"finops-pipeline-postgres-{key}"
+            self.datadir.mkdir(mode=0o700, exist_ok=True)
+            self._chown(self.datadir)
+
     def start(self) -> LocalPostgres:
         if os.geteuid() != 0:
             self.user = pwd.getpwuid(os.geteuid()).pw_name
+        self._reachable_datadir()
         if not (self.datadir / "PG_VERSION").exists():
             self.datadir.mkdir(parents=True, exist_ok=True)
             self._chown(self.datadir)

@@ -106,7 +106,7 @@ class DemoSpec:
         """A short text that changes whenever the generated fleet would."""
         names = ",".join(c.name for c in self.clusters)
         return (
-            f"v5-{self.seed}-{self.start:%Y%m%d}-{self.days}d-{self.step_seconds}s-"
+            f"v7-{self.seed}-{self.start:%Y%m%d}-{self.days}d-{self.step_seconds}s-"
             f"{self.static_step_seconds}s-{self.deployments_per_team}dpt-{names}"
         )
 
@@ -155,10 +155,11 @@ def _team_deployments(rng: np.random.Generator, cluster: DemoCluster, per_team: 
                     "lb": i % 4 == 0,
                 }
             )
-    if ANOMALY["cluster"] == cluster.name and not any(
-        d["deployment"] == ANOMALY["deployment"] for d in deployments
-    ):
-        raise AssertionError("the anomaly deployment must exist in its cluster")
+    for d in deployments:
+        if cluster.name == ANOMALY["cluster"] and d["deployment"] == ANOMALY["deployment"]:
+            # Big enough that tripling it is a spike worth an alert, steady before and after. The
+            # replicas added during the spike run hot, as pods do when an autoscaler adds them.
+            d.update(replicas=4, cpu_request=2.0, mem_request_gib=4.0, profile="normal", lb=False)
     # Platform workloads in the shared namespaces.
     for ns, shared in (
         ("kube-system", ["coredns", "kube-proxy-agent", "metrics-server"]),
@@ -290,16 +291,19 @@ def generate(spec: DemoSpec = DemoSpec()) -> DemoFleet:
                             "memory_request_bytes": float(mem_req),
                             "memory_limit_bytes": float(mem_req * 2),
                             "gpu_request": d["gpu_request"] if main else 0,
-                            "profile": d["profile"] if main else "normal",
+                            "profile": (d["profile"] if r < d["replicas"] else "hot")
+                            if main
+                            else "normal",
                             "alive_from": alive_from,
                             "alive_to": alive_to,
                             "pod_ip": pod_ips[-1],
                         }
                     )
                     alive = (sample_ts >= alive_from) & (sample_ts < alive_to)
-                    ratio = _cpu_ratio_series(
-                        rng, d["profile"] if main else "normal", n_samples, spec.step_seconds, spec
-                    )
+                    profile = d["profile"] if main else "normal"
+                    if r >= d["replicas"] and main:
+                        profile = "hot"
+                    ratio = _cpu_ratio_series(rng, profile, n_samples, spec.step_seconds, spec)
                     mem_ratio = np.clip(
                         rng.uniform(0.45, 0.85) + rng.normal(0, 0.02, n_samples), 0.05, 1.6
                     )

@@ -1,0 +1,66 @@
+"""One small demo fleet per test session: real Prometheus, the allocation API, PostgreSQL for
+Dagster, and the whole job run through a Dagster instance into a temporary data folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from finops_pipeline.config import Fleet, load_fleet
+from finops_pipeline.demo.build import DemoBuild, DemoServers, build
+from finops_pipeline.demo.fleet import DemoSpec
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+TEST_SPEC = DemoSpec(days=3, deployments_per_team=3)
+
+
+@dataclass
+class DemoRun:
+    demo: DemoBuild
+    fleet: Fleet
+    fleet_path: Path
+    servers: DemoServers
+
+    @property
+    def truth(self) -> dict:
+        return self.demo.truth()
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory) -> DemoBuild:
+    cache = Path(os.environ.get("FINOPS_TEST_CACHE", tmp_path_factory.mktemp("demo-cache")))
+    return build(TEST_SPEC, cache)
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_build, tmp_path_factory):
+    """The demo job, run once through Dagster on PostgreSQL storage."""
+    from finops_pipeline.cli import dagster_env, run_pipeline
+    from finops_pipeline.postgres import LocalPostgres
+
+    data = tmp_path_factory.mktemp("data")
+    with DemoServers(demo_build, data / "demo-run") as servers, \
+            LocalPostgres(data / "dagster" / "postgres") as pg:
+        fleet_path = servers.fleet_config(data, data / "fleet.yaml")
+        dagster_env(data, pg.url)
+        run_pipeline(fleet_path, TEST_SPEC.start, TEST_SPEC.end)
+        yield DemoRun(demo_build, load_fleet(fleet_path), fleet_path, servers)
+
+
+@pytest.fixture()
+def published(demo_run):
+    import duckdb
+
+    con = duckdb.connect(str(demo_run.fleet.paths.published), read_only=True)
+    yield con
+    con.close()
+
+
+def realdata(name: str) -> Path:
+    path = REALDATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent: ../shared/realdata is not beside this checkout")
+    return path
