@@ -26,7 +26,9 @@ def dagster_env(data_dir: Path, pg_url: str) -> None:
     os.environ["FINOPS_DAGSTER_ARTIFACTS"] = str((data_dir / "dagster").resolve())
 
 
-def run_pipeline(fleet_path: Path, start: datetime, end: datetime) -> dict[str, float]:
+def run_pipeline(
+    fleet_path: Path, start: datetime, end: datetime, log_level: str = "INFO"
+) -> dict[str, float]:
     """Materialize the sources for [start, end) x every cluster in one run, then the warehouse,
     published copy and reports in a second run, on the instance that DAGSTER_HOME names."""
     import dagster as dg
@@ -44,17 +46,19 @@ def run_pipeline(fleet_path: Path, start: datetime, end: datetime) -> dict[str, 
         "dagster/asset_partition_range_end": f"{clusters[-1]}|{last.strftime(HOUR_FORMAT)}",
     }
     timings = {}
+    # The console shows what this level lets through; every event is in the instance regardless.
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     with dg.DagsterInstance.get() as instance:
         t0 = time.monotonic()
         result = defs.resolve_job_def(SOURCES_JOB).execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False
+            instance=instance, tags=tags, raise_on_error=False, run_config=run_config
         )
         timings["sources_seconds"] = time.monotonic() - t0
         if not result.success:
             raise RuntimeError(f"source run {result.run_id} failed; see the Dagster UI or logs")
         t0 = time.monotonic()
         result = defs.resolve_job_def(WAREHOUSE_JOB).execute_in_process(
-            instance=instance, raise_on_error=False
+            instance=instance, raise_on_error=False, run_config=run_config
         )
         timings["warehouse_seconds"] = time.monotonic() - t0
         if not result.success:
@@ -71,8 +75,10 @@ def summary(fleet: Fleet) -> str:
     lines = []
     total, idle = q("select sum(total_cost), sum(idle_cost) from marts.cost_by_cluster_hourly")[0]
     first, last = q("select min(hour_start), max(hour_start) from marts.cost_by_cluster_hourly")[0]
-    lines.append(f"Fleet cost {first:%Y-%m-%d %H:00} .. {last:%Y-%m-%d %H:00} UTC: "
-                 f"{total:,.2f} {cur} (idle {idle:,.2f})")
+    lines.append(
+        f"Fleet cost {first:%Y-%m-%d %H:00} .. {last:%Y-%m-%d %H:00} UTC: "
+        f"{total:,.2f} {cur} (idle {idle:,.2f})"
+    )
     for cluster, provider, cost, share in q(
         "select cluster, any_value(provider), sum(total_cost), "
         "sum(total_cost) / (select sum(total_cost) from marts.cost_by_cluster_hourly) "
@@ -91,23 +97,34 @@ def summary(fleet: Fleet) -> str:
         "select team, sum(total_cost), sum(direct_cost), sum(shared_cost + idle_cost + "
         "unmounted_cost) from marts.team_bill_monthly group by team order by 2 desc limit 5"
     ):
-        lines.append(f"  {team:<18} {cost:>10,.2f} {cur} (direct {direct:,.2f}, "
-                     f"shared and idle {shared:,.2f})")
-    n, saving = q("select count(*), coalesce(sum(monthly_savings_cost), 0) from "
-                  "marts.rightsizing_recommendations where low_utilization")[0]
-    lines.append(f"Rightsizing: {n} containers under "
-                 f"{fleet.thresholds.rightsizing.cpu_ratio_below:.0%} CPU for "
-                 f"{fleet.thresholds.rightsizing.hours} h; {saving:,.2f} {cur}/month to save")
+        lines.append(
+            f"  {team:<18} {cost:>10,.2f} {cur} (direct {direct:,.2f}, "
+            f"shared and idle {shared:,.2f})"
+        )
+    n, saving = q(
+        "select count(*), coalesce(sum(monthly_savings_cost), 0) from "
+        "marts.rightsizing_recommendations where low_utilization"
+    )[0]
+    lines.append(
+        f"Rightsizing: {n} containers under "
+        f"{fleet.thresholds.rightsizing.cpu_ratio_below:.0%} CPU for "
+        f"{fleet.thresholds.rightsizing.hours} h; {saving:,.2f} {cur}/month to save"
+    )
     zn, zc = q("select count(*), coalesce(sum(monthly_cost), 0) from marts.zombie_resources")[0]
     by_reason = q("select reason, count(*) from marts.zombie_resources group by 1 order by 1")
-    lines.append(f"Zombies: {zn} objects costing {zc:,.2f} {cur}/month ("
-                 + ", ".join(f"{r} {c}" for r, c in by_reason) + ")")
+    lines.append(
+        f"Zombies: {zn} objects costing {zc:,.2f} {cur}/month ("
+        + ", ".join(f"{r} {c}" for r, c in by_reason)
+        + ")"
+    )
     for row in q(
         "select cluster, namespace, controller_kind, controller, min(hour_start), count(*), "
         "max(increase_ratio) from marts.cost_anomalies group by all order by 5"
     ):
-        lines.append(f"Anomaly: {row[3]} ({row[2]}) in {row[0]}/{row[1]}: {row[5]} h from "
-                     f"{row[4]:%Y-%m-%d %H:00} UTC, up to +{row[6]:.0%} over its baseline")
+        lines.append(
+            f"Anomaly: {row[3]} ({row[2]}) in {row[0]}/{row[1]}: {row[5]} h from "
+            f"{row[4]:%Y-%m-%d %H:00} UTC, up to +{row[6]:.0%} over its baseline"
+        )
     con.close()
     lines.append(f"Analyst warehouse: {fleet.paths.published.resolve()}")
     lines.append(f"Bills: {fleet.paths.reports.resolve()}")
@@ -125,18 +142,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Building the demo fleet ({spec.days} days, 3 clusters)...", flush=True)
     demo = build(spec, data_dir / "demo-cache")
     truth = demo.truth()
-    print(f"  {truth['prometheus_samples']:,} Prometheus samples, "
-          f"{time.monotonic() - t0:.0f}s", flush=True)
-    with DemoServers(demo, data_dir / "demo-run") as servers, \
-            LocalPostgres(data_dir / "dagster" / "postgres") as pg:
+    print(
+        f"  {truth['prometheus_samples']:,} Prometheus samples, {time.monotonic() - t0:.0f}s",
+        flush=True,
+    )
+    with (
+        DemoServers(demo, data_dir / "demo-run") as servers,
+        LocalPostgres(data_dir / "dagster" / "postgres") as pg,
+    ):
         fleet_path = servers.fleet_config(data_dir, data_dir / "demo-run" / "fleet.runtime.yaml")
         dagster_env(data_dir, pg.url)
-        print(f"Prometheus {servers.prometheus.url}, allocation API {servers.allocation_url}, "
-              f"Dagster storage {pg.url}", flush=True)
-        timings = run_pipeline(fleet_path, spec.start, spec.end)
+        print(
+            f"Prometheus {servers.prometheus.url}, allocation API {servers.allocation_url}, "
+            f"Dagster storage {pg.url}",
+            flush=True,
+        )
+        timings = run_pipeline(fleet_path, spec.start, spec.end, log_level=args.log_level)
         fleet = load_fleet(fleet_path)
-    print(f"Pipeline: sources {timings['sources_seconds']:.0f}s, warehouse and reports "
-          f"{timings['warehouse_seconds']:.0f}s; whole demo {time.monotonic() - t0:.0f}s")
+    print(
+        f"Pipeline: sources {timings['sources_seconds']:.0f}s, warehouse and reports "
+        f"{timings['warehouse_seconds']:.0f}s; whole demo {time.monotonic() - t0:.0f}s"
+    )
     print(summary(fleet))
     print(f"Ground truth: {demo.truth_path}")
     print("See the runs: finops-pipeline dev  (Dagster UI on http://127.0.0.1:3000)")
@@ -172,8 +198,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
         os.environ[CONFIG_ENV] = str(runtime)
     with LocalPostgres(data_dir / "dagster" / "postgres") as pg:
         dagster_env(data_dir, pg.url)
-        cmd = ["dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-               "-p", str(args.port)]
+        cmd = [
+            "dagster",
+            "dev",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(args.port),
+        ]
         return subprocess.call(cmd, cwd=ROOT)
 
 
@@ -183,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="run the whole job on the built-in demo fleet")
     d.add_argument("--days", type=int, default=14, help="days of history (default 14)")
     d.add_argument("--data-dir", default="data")
+    d.add_argument("--log-level", default="WARNING", help="Dagster console log level")
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the job for a fleet file over [start, end)")
     r.add_argument("--config", required=True)

@@ -62,7 +62,7 @@ class PrometheusApi(Strict):
     url: AnyHttpUrl
     selector: str = Field(
         default="",
-        description="Extra label matchers that pick this cluster's series, e.g. cluster=\"idc-fra\"",
+        description='Extra label matchers that pick this cluster\'s series, e.g. cluster="idc-fra"',
     )
     bearer_token_env: str | None = None
     verify_tls: bool = True
@@ -77,7 +77,9 @@ class PrometheusApi(Strict):
     @field_validator("selector")
     @classmethod
     def _selector_shape(cls, v: str) -> str:
-        if v and not re.fullmatch(r'(\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"\\]*"\s*,?)+', v):
+        if v and not re.fullmatch(
+            r'(\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"\\]*"\s*,?)+', v
+        ):
             raise ValueError('must be label matchers such as cluster="idc-fra"')
         return v.strip().rstrip(",")
 
@@ -148,7 +150,10 @@ class Anomaly(Strict):
 
 class Zombies(Strict):
     hours: int = Field(
-        default=24, ge=1, le=24 * 31, description="how long an object must stay unused to be flagged"
+        default=24,
+        ge=1,
+        le=24 * 31,
+        description="how long an object must stay unused to be flagged",
     )
 
 

@@ -62,8 +62,13 @@ class LocalPostgres:
             return
         self.datadir.mkdir(parents=True, exist_ok=True)
         self._chown(self.datadir)
-        ok = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.datadir)],
-                            capture_output=True).returncode == 0
+        ok = (
+            subprocess.run(
+                ["runuser", "-u", "postgres", "--", "test", "-w", str(self.datadir)],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
         if not ok:
             key = hashlib.sha1(str(self.datadir).encode()).hexdigest()[:12]
             self.datadir = Path(tempfile.gettempdir()) / f"finops-pipeline-postgres-{key}"
@@ -78,25 +83,49 @@ class LocalPostgres:
             self.datadir.mkdir(parents=True, exist_ok=True)
             self._chown(self.datadir)
             subprocess.run(
-                self._as_owner([_bin("initdb"), "-D", str(self.datadir), "-U", self.user,
-                                "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-                check=True, capture_output=True,
+                self._as_owner(
+                    [
+                        _bin("initdb"),
+                        "-D",
+                        str(self.datadir),
+                        "-U",
+                        self.user,
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
             )
         log = self.datadir / "server.log"
         subprocess.run(
-            self._as_owner([
-                _bin("pg_ctl"), "-D", str(self.datadir), "-l", str(log), "-w", "-t", "60",
-                "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                f"-c unix_socket_directories={self.datadir}",
-                "start",
-            ]),
-            check=True, capture_output=True,
+            self._as_owner(
+                [
+                    _bin("pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                    f"-c unix_socket_directories={self.datadir}",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
         deadline = time.monotonic() + 30
         while True:
             try:
-                con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user,
-                                       dbname="postgres")
+                con = psycopg2.connect(
+                    host="127.0.0.1", port=self.port, user=self.user, dbname="postgres"
+                )
                 break
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:
@@ -113,8 +142,11 @@ class LocalPostgres:
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():
             subprocess.run(
-                self._as_owner([_bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
-                check=False, capture_output=True,
+                self._as_owner(
+                    [_bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]
+                ),
+                check=False,
+                capture_output=True,
             )
 
     def __enter__(self) -> LocalPostgres:

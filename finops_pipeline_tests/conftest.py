@@ -42,8 +42,10 @@ def demo_run(demo_build, tmp_path_factory):
     from finops_pipeline.postgres import LocalPostgres
 
     data = tmp_path_factory.mktemp("data")
-    with DemoServers(demo_build, data / "demo-run") as servers, \
-            LocalPostgres(data / "dagster" / "postgres") as pg:
+    with (
+        DemoServers(demo_build, data / "demo-run") as servers,
+        LocalPostgres(data / "dagster" / "postgres") as pg,
+    ):
         fleet_path = servers.fleet_config(data, data / "fleet.yaml")
         dagster_env(data, pg.url)
         run_pipeline(fleet_path, TEST_SPEC.start, TEST_SPEC.end)

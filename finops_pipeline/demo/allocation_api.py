@@ -164,7 +164,7 @@ def allocation_records(fleet: DemoFleet) -> pl.DataFrame:
                     for x in lbs.iter_rows(named=True)
                 }
         cpu_h = r["cpu_core_hours"] or 0.0
-        ram_bh = (r["ram_byte_hours"] or 0.0)
+        ram_bh = r["ram_byte_hours"] or 0.0
         cpu_use = r["cpu_usage"]
         ram_use = r["ram_usage"]
         body = {
@@ -274,9 +274,7 @@ class AllocationStore:
             raise ValueError("this endpoint holds hourly data: window and step must be whole hours")
         parts = []
         for set_start in range(start, end, step):
-            rows = frame.filter(
-                (pl.col("hour") >= set_start) & (pl.col("hour") < set_start + step)
-            )
+            rows = frame.filter((pl.col("hour") >= set_start) & (pl.col("hour") < set_start + step))
             if not idle:
                 rows = rows.filter(~pl.col("name").str.contains("__idle__", literal=True))
             if step == 3600 and not aggregate:
@@ -285,7 +283,9 @@ class AllocationStore:
                 ]
                 parts.append("{" + ",".join(items) + "}")
             else:
-                parts.append(json.dumps(_aggregate(rows["json"].to_list(), aggregate, set_start, step)))
+                parts.append(
+                    json.dumps(_aggregate(rows["json"].to_list(), aggregate, set_start, step))
+                )
         return '{"code":200,"status":"success","data":[' + ",".join(parts) + "]}"
 
 

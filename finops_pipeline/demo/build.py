@@ -74,7 +74,8 @@ def low_utilization(fleet: DemoFleet, rule: Rightsizing) -> pl.DataFrame:
         .filter((pl.col("hours") == rule.hours) & (pl.col("low_hours") == rule.hours))
         .with_columns(
             recommended_cpu_cores=pl.max_horizontal(
-                (pl.col("p95") * rule.headroom * 1000).round(6).ceil() / 1000, pl.lit(rule.min_cpu_cores)
+                (pl.col("p95") * rule.headroom * 1000).round(6).ceil() / 1000,
+                pl.lit(rule.min_cpu_cores),
             )
         )
         .sort(keys)
@@ -85,24 +86,52 @@ def ground_truth(fleet: DemoFleet, rule: Rightsizing) -> dict:
     a = fleet.allocations.with_columns(
         day=pl.from_epoch("hour", time_unit="s").dt.date().cast(pl.String)
     )
-    per_day = a.group_by("cluster", "day").agg(nanos=pl.col("total_cost").sum()).sort("cluster", "day")
-    zombies = [
-        {"cluster": r["cluster"], "kind": "persistentvolume", "namespace": None, "name": r["pv"],
-         "reason": r["zombie_reason"]}
-        for r in fleet.volumes.filter(pl.col("zombie_reason") == "pv_not_bound").iter_rows(named=True)
-    ] + [
-        {"cluster": r["cluster"], "kind": "persistentvolumeclaim", "namespace": r["namespace"],
-         "name": r["claim"], "reason": r["zombie_reason"]}
-        for r in fleet.volumes.filter(pl.col("zombie_reason") == "pvc_not_mounted").iter_rows(
-            named=True
-        )
-    ] + [
-        {"cluster": r["cluster"], "kind": "service", "namespace": r["namespace"],
-         "name": r["service"], "reason": r["zombie_reason"]}
-        for r in fleet.services.filter(pl.col("zombie_reason").is_not_null()).iter_rows(named=True)
-    ]
+    per_day = (
+        a.group_by("cluster", "day").agg(nanos=pl.col("total_cost").sum()).sort("cluster", "day")
+    )
+    zombies = (
+        [
+            {
+                "cluster": r["cluster"],
+                "kind": "persistentvolume",
+                "namespace": None,
+                "name": r["pv"],
+                "reason": r["zombie_reason"],
+            }
+            for r in fleet.volumes.filter(pl.col("zombie_reason") == "pv_not_bound").iter_rows(
+                named=True
+            )
+        ]
+        + [
+            {
+                "cluster": r["cluster"],
+                "kind": "persistentvolumeclaim",
+                "namespace": r["namespace"],
+                "name": r["claim"],
+                "reason": r["zombie_reason"],
+            }
+            for r in fleet.volumes.filter(pl.col("zombie_reason") == "pvc_not_mounted").iter_rows(
+                named=True
+            )
+        ]
+        + [
+            {
+                "cluster": r["cluster"],
+                "kind": "service",
+                "namespace": r["namespace"],
+                "name": r["service"],
+                "reason": r["zombie_reason"],
+            }
+            for r in fleet.services.filter(pl.col("zombie_reason").is_not_null()).iter_rows(
+                named=True
+            )
+        ]
+    )
     low = low_utilization(fleet, rule)
-    spike_start = int(fleet.spec.start.timestamp()) + (anomaly_day(fleet.spec.days) * 24 + ANOMALY["first_hour"]) * 3600
+    spike_start = (
+        int(fleet.spec.start.timestamp())
+        + (anomaly_day(fleet.spec.days) * 24 + ANOMALY["first_hour"]) * 3600
+    )
     return {
         "spec": fleet.spec.key(),
         "window": {"start": fleet.spec.start.isoformat(), "end": fleet.spec.end.isoformat()},
@@ -113,7 +142,12 @@ def ground_truth(fleet: DemoFleet, rule: Rightsizing) -> dict:
             for r in per_day.iter_rows(named=True)
         ],
         "low_utilization": low.select(
-            "cluster", "namespace", "pod", "container", "controller", "cpu_request",
+            "cluster",
+            "namespace",
+            "pod",
+            "container",
+            "controller",
+            "cpu_request",
             "recommended_cpu_cores",
         ).to_dicts(),
         "zombies": zombies,
@@ -145,7 +179,9 @@ def build(spec: DemoSpec, cache_root: Path, rule: Rightsizing | None = None) -> 
     (tmp / "READY").write_text(f"built in {time.monotonic() - t0:.1f}s\n")
     shutil.rmtree(out.root, ignore_errors=True)
     tmp.rename(out.root)
-    log.info("demo fleet %s built in %.1fs (%d samples)", spec.key(), time.monotonic() - t0, samples)
+    log.info(
+        "demo fleet %s built in %.1fs (%d samples)", spec.key(), time.monotonic() - t0, samples
+    )
     return out
 
 

@@ -258,17 +258,19 @@ def generate(spec: DemoSpec = DemoSpec()) -> DemoFleet:
                 pod = f"{replicaset}-{''.join(rng.choice(list('bcdfghjklmnpqrstvwxz2456789'), 5))}"
                 node = node_names[pod_counter % n_nodes]
                 alive_from, alive_to = (
-                    (spike_start, spike_end) if r >= d["replicas"] else (start_s, start_s + spec.hours * 3600)
+                    (spike_start, spike_end)
+                    if r >= d["replicas"]
+                    else (start_s, start_s + spec.hours * 3600)
                 )
                 pod_names.append(pod)
-                pod_ips.append(f"10.{spec.clusters.index(cluster)}.{pod_counter // 250}.{pod_counter % 250 + 1}")
+                pod_ips.append(
+                    f"10.{spec.clusters.index(cluster)}.{pod_counter // 250}.{pod_counter % 250 + 1}"
+                )
                 pod_labels = [{"key": "app", "value": d["deployment"]}]
                 if d["team"] and TEAMS[d["team"]][2] == "pod_label":
                     pod_labels.append({"key": "team", "value": d["team"]})
                 pod_labels.append({"key": "product_line", "value": d["product_line"]})
-                names = ["app"] + (
-                    ["log-shipper"] if d["sidecar"] else []
-                )
+                names = ["app"] + (["log-shipper"] if d["sidecar"] else [])
                 for cname in names:
                     main = cname == "app"
                     cpu_req = d["cpu_request"] if main else 0.05
@@ -473,20 +475,19 @@ def allocations(fleet: DemoFleet) -> pl.DataFrame:
     vol = fleet.volumes.join(prices.select("cluster", "storage_price"), on="cluster").with_columns(
         pv_cost=_nanos(pl.col("capacity_bytes") / GIB * pl.col("storage_price"))
     )
-    mounted = (
-        vol.filter(pl.col("mounted_by").is_not_null())
-        .select(
-            "cluster",
-            pl.col("mounted_by").alias("pod"),
-            pl.lit("app").alias("container"),
-            "pv",
-            "capacity_bytes",
-            "pv_cost",
-        )
+    mounted = vol.filter(pl.col("mounted_by").is_not_null()).select(
+        "cluster",
+        pl.col("mounted_by").alias("pod"),
+        pl.lit("app").alias("container"),
+        "pv",
+        "capacity_bytes",
+        "pv_cost",
     )
     # Load balancers with pods are split over their pods' main containers, remainder to the first.
     svc = fleet.services.join(prices.select("cluster", "lb_price"), on="cluster").with_columns(
-        lb_cost=pl.when(pl.col("type") == "LoadBalancer").then(_nanos(pl.col("lb_price"))).otherwise(0)
+        lb_cost=pl.when(pl.col("type") == "LoadBalancer")
+        .then(_nanos(pl.col("lb_price")))
+        .otherwise(0)
     )
     lb_rows = []
     for row in svc.filter((pl.col("lb_cost") > 0) & (pl.col("pods").list.len() > 0)).iter_rows(
@@ -562,7 +563,8 @@ def allocations(fleet: DemoFleet) -> pl.DataFrame:
         .join(peak, on="cluster")
         .with_columns(
             cpu_cost=_nanos(pl.col("cap_cores") * pl.col("cpu_price")) - pl.col("used_cpu_cost"),
-            ram_cost=_nanos(pl.col("cap_ram") / GIB * pl.col("ram_price")) - pl.col("used_ram_cost"),
+            ram_cost=_nanos(pl.col("cap_ram") / GIB * pl.col("ram_price"))
+            - pl.col("used_ram_cost"),
             gpu_cost=_nanos(pl.col("cap_gpus") * pl.col("gpu_price")) - pl.col("used_gpu_cost"),
             cpu_core_hours=pl.col("cap_cores") - pl.col("used_cores"),
             ram_byte_hours=pl.col("cap_ram") - pl.col("used_ram"),
@@ -589,7 +591,11 @@ def allocations(fleet: DemoFleet) -> pl.DataFrame:
             on="cluster",
             how="left",
         )
-        .join(unmounted_lb.group_by("cluster").agg(lb_cost=pl.col("lb_cost").sum()), on="cluster", how="left")
+        .join(
+            unmounted_lb.group_by("cluster").agg(lb_cost=pl.col("lb_cost").sum()),
+            on="cluster",
+            how="left",
+        )
         .fill_null(0)
         .join(hours, how="cross")
         .with_columns(kind=pl.lit("unmounted"), total_cost=pl.col("pv_cost") + pl.col("lb_cost"))
@@ -636,7 +642,9 @@ def unmounted_items(fleet: DemoFleet) -> tuple[pl.DataFrame, pl.DataFrame]:
     prices = {c.name: c.prices for c in fleet.spec.clusters}
     pvs = fleet.volumes.filter(pl.col("mounted_by").is_null()).with_columns(
         pv_cost=pl.struct("cluster", "capacity_bytes").map_elements(
-            lambda r: round(r["capacity_bytes"] / GIB * prices[r["cluster"]].storage_gib_hour * NANO),
+            lambda r: round(
+                r["capacity_bytes"] / GIB * prices[r["cluster"]].storage_gib_hour * NANO
+            ),
             return_dtype=pl.Int64,
         )
     )

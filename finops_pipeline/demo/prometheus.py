@@ -29,9 +29,13 @@ CPU_USAGE = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_
 
 
 def _escape(col: str) -> pl.Expr:
-    return pl.col(col).cast(pl.String).str.replace_all("\\", "\\\\", literal=True).str.replace_all(
-        '"', '\\"', literal=True
-    ).str.replace_all("\n", "\\n", literal=True)
+    return (
+        pl.col(col)
+        .cast(pl.String)
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
+        .str.replace_all("\n", "\\n", literal=True)
+    )
 
 
 def _labels(*names: str, **fixed: str) -> pl.Expr:
@@ -222,16 +226,18 @@ def families(fleet: DemoFleet) -> list[Family]:
     )
     for name, frame in pv_series.items():
         out.append(Family(name, _static(frame, pl.lit(t0), pl.lit(t1), step)))
-    mounts = claimed.filter(pl.col("mounted_by").is_not_null()).with_columns(
-        volume=pl.lit("data")
-    )
+    mounts = claimed.filter(pl.col("mounted_by").is_not_null()).with_columns(volume=pl.lit("data"))
     out.append(
         Family(
             "kube_pod_spec_volumes_persistentvolumeclaims_info",
             _static(
                 mounts.select(
                     series=_labels(
-                        "cluster", "namespace", "volume", pod="mounted_by", persistentvolumeclaim="claim"
+                        "cluster",
+                        "namespace",
+                        "volume",
+                        pod="mounted_by",
+                        persistentvolumeclaim="claim",
                     ),
                     value=pl.lit(1.0),
                 ),
@@ -244,15 +250,22 @@ def families(fleet: DemoFleet) -> list[Family]:
 
     s = fleet.services.with_columns(
         cluster_ip=pl.concat_str(
-            [pl.lit("10.96."), (pl.int_range(pl.len()) // 200).cast(pl.String), pl.lit("."),
-             (pl.int_range(pl.len()) % 200 + 10).cast(pl.String)]
+            [
+                pl.lit("10.96."),
+                (pl.int_range(pl.len()) // 200).cast(pl.String),
+                pl.lit("."),
+                (pl.int_range(pl.len()) % 200 + 10).cast(pl.String),
+            ]
         )
     )
     out.append(
         Family(
             "kube_service_info",
             _static(
-                s.select(series=_labels("cluster", "namespace", "service", "cluster_ip"), value=pl.lit(1.0)),
+                s.select(
+                    series=_labels("cluster", "namespace", "service", "cluster_ip"),
+                    value=pl.lit(1.0),
+                ),
                 pl.lit(t0),
                 pl.lit(t1),
                 step,
@@ -263,7 +276,9 @@ def families(fleet: DemoFleet) -> list[Family]:
         Family(
             "kube_service_spec_type",
             _static(
-                s.select(series=_labels("cluster", "namespace", "service", "type"), value=pl.lit(1.0)),
+                s.select(
+                    series=_labels("cluster", "namespace", "service", "type"), value=pl.lit(1.0)
+                ),
                 pl.lit(t0),
                 pl.lit(t1),
                 step,
@@ -276,7 +291,9 @@ def families(fleet: DemoFleet) -> list[Family]:
         .explode("pods", "pod_ips")
         .drop_nulls("pods")
         .join(
-            pods.select("cluster", "namespace", pl.col("pod").alias("pods"), "alive_from", "alive_to"),
+            pods.select(
+                "cluster", "namespace", pl.col("pod").alias("pods"), "alive_from", "alive_to"
+            ),
             on=["cluster", "namespace", "pods"],
         )
         .with_columns(ready=pl.lit("true"))
@@ -286,7 +303,9 @@ def families(fleet: DemoFleet) -> list[Family]:
             "kube_endpoint_address",
             _static(
                 ep.select(
-                    series=_labels("cluster", "namespace", "ready", endpoint="service", ip="pod_ips"),
+                    series=_labels(
+                        "cluster", "namespace", "ready", endpoint="service", ip="pod_ips"
+                    ),
                     value=pl.lit(1.0),
                     alive_from="alive_from",
                     alive_to="alive_to",

@@ -6,6 +6,7 @@ dagster-ge supports only GX 0.x, so the Dagster asset checks call GX directly th
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import polars as pl
@@ -51,8 +52,15 @@ def _suites():
             *not_null("cluster", "hour_start", "object_kind", "name"),
             E.ExpectColumnValuesToBeInSet(
                 column="object_kind",
-                value_set=["persistentvolume", "persistentvolumeclaim", "pod_volume", "service",
-                           "endpoint", "pod_owner", "replicaset_owner"],
+                value_set=[
+                    "persistentvolume",
+                    "persistentvolumeclaim",
+                    "pod_volume",
+                    "service",
+                    "endpoint",
+                    "pod_owner",
+                    "replicaset_owner",
+                ],
             ),
             E.ExpectColumnValuesToBeBetween(column="capacity_bytes", min_value=0),
         ],
@@ -63,15 +71,19 @@ def validate(asset: str, frame: pl.DataFrame) -> Validation:
     """Run the asset's suite over the frame; an empty frame passes with nothing to check."""
     if frame.height == 0:
         return Validation(True, 0, [], 0)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GX draws progress bars on stderr otherwise
     import great_expectations as gx
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     source = context.data_sources.add_pandas(f"raw_{asset}")
     batch_def = source.add_dataframe_asset(name=asset).add_batch_definition_whole_dataframe("run")
     # Money stays exact in the lake; GX only needs comparable numbers here.
-    pdf = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).drop(
-        [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
-    ).to_pandas()
+    pdf = (
+        frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+        .drop([c for c, t in frame.schema.items() if isinstance(t, pl.List)])
+        .to_pandas()
+    )
     batch = batch_def.get_batch(batch_parameters={"dataframe": pdf})
     suite = gx.ExpectationSuite(name=f"raw_{asset}")
     for e in _suites()[asset]:

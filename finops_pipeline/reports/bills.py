@@ -15,8 +15,17 @@ from openpyxl.styles import Font
 
 from finops_pipeline.config import Fleet
 
-COLUMNS = ("month", "team", "direct_cost", "shared_cost", "idle_cost", "unmounted_cost",
-           "total_cost", "billed_amount", "currency")
+COLUMNS = (
+    "month",
+    "team",
+    "direct_cost",
+    "shared_cost",
+    "idle_cost",
+    "unmounted_cost",
+    "total_cost",
+    "billed_amount",
+    "currency",
+)
 
 
 def safe_text(value: object) -> object:
@@ -24,7 +33,6 @@ def safe_text(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
-
 
 
 def write_team_bills(fleet: Fleet) -> list[Path]:
@@ -72,7 +80,9 @@ def write_team_bills(fleet: Fleet) -> list[Path]:
         chart.type = "bar"
         chart.title = f"Billed per team, {month} ({bill[0][-1]})"
         chart.y_axis.title = bill[0][-1]
-        chart.add_data(Reference(ws, min_col=8, min_row=1, max_row=total_row - 1), titles_from_data=True)
+        chart.add_data(
+            Reference(ws, min_col=8, min_row=1, max_row=total_row - 1), titles_from_data=True
+        )
         chart.set_categories(Reference(ws, min_col=2, min_row=2, max_row=total_row - 1))
         chart.height, chart.width = 9, 18
         ws.add_chart(chart, "K2")

@@ -202,7 +202,9 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
     try:
         env = msgspec.json.decode(body, type=Envelope)
     except msgspec.DecodeError as exc:
-        raise AllocationApiError(f"{cluster}: response is not an allocation envelope: {exc}") from None
+        raise AllocationApiError(
+            f"{cluster}: response is not an allocation envelope: {exc}"
+        ) from None
     if env.code not in (None, 200):
         raise AllocationApiError(f"{cluster}: API answered code {env.code}: {env.message or ''}")
     if env.data is None:
@@ -222,8 +224,13 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
 
             def reject(reason: str, when: datetime = set_start, key: str = key, text: str = text):
                 bad.append(
-                    {"cluster": cluster, "window_start": when, "name": key, "reason": reason,
-                     "raw": text[:20000]}
+                    {
+                        "cluster": cluster,
+                        "window_start": when,
+                        "name": key,
+                        "reason": reason,
+                        "raw": text[:20000],
+                    }
                 )
                 counts[reason.split(":")[0]] += 1
 
@@ -242,7 +249,8 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
             if w_end - w_start != step or w_start != set_start:
                 reject(
                     f"window_mismatch: set covers {win.start}..{win.end}, asked for "
-                    f"{set_start:%Y-%m-%dT%H:%M:%SZ} + {step}", w_start
+                    f"{set_start:%Y-%m-%dT%H:%M:%SZ} + {step}",
+                    w_start,
                 )
                 continue
             if a.totalCost is None:

@@ -11,12 +11,21 @@ from finops_pipeline.quality.expectations import validate
 from finops_pipeline.sources import ingest
 
 INGESTERS = {
-    "allocation": (ingest.ingest_allocation, "Hourly cost allocation per container from the "
-                   "Kubecost/OpenCost allocation API, idle and unmounted kept as their own rows."),
-    "utilization": (ingest.ingest_utilization, "Per container-hour CPU and memory usage (avg, max, "
-                    "p95), requests and limits, aggregated in PromQL."),
-    "inventory": (ingest.ingest_inventory, "Hourly kube-state-metrics snapshot: PVs, PVCs, pod "
-                  "volume mounts, Services and their type, ready endpoints, pod owners."),
+    "allocation": (
+        ingest.ingest_allocation,
+        "Hourly cost allocation per container from the "
+        "Kubecost/OpenCost allocation API, idle and unmounted kept as their own rows.",
+    ),
+    "utilization": (
+        ingest.ingest_utilization,
+        "Per container-hour CPU and memory usage (avg, max, "
+        "p95), requests and limits, aggregated in PromQL.",
+    ),
+    "inventory": (
+        ingest.ingest_inventory,
+        "Hourly kube-state-metrics snapshot: PVs, PVCs, pod "
+        "volume mounts, Services and their type, ready endpoints, pod owners.",
+    ),
 }
 
 
@@ -30,7 +39,9 @@ def raw_assets(fleet: Fleet) -> list[dg.AssetsDefinition]:
 
 def _raw_asset(fleet, name, ingester, description, partitions) -> dg.AssetsDefinition:
     check = dg.AssetCheckSpec(
-        "great_expectations_suite", asset=f"raw_{name}", blocking=True,
+        "great_expectations_suite",
+        asset=f"raw_{name}",
+        blocking=True,
         description=f"Great Expectations suite raw_{name} over every row this run wrote",
     )
 
@@ -60,7 +71,9 @@ def _raw_asset(fleet, name, ingester, description, partitions) -> dg.AssetsDefin
                 report = r
             else:
                 report.merge(r)
-        frame = pl.concat(report.frames, how="vertical_relaxed") if report.frames else pl.DataFrame()
+        frame = (
+            pl.concat(report.frames, how="vertical_relaxed") if report.frames else pl.DataFrame()
+        )
         v = validate(name, frame)
         seconds = round(time.monotonic() - t0, 2)
         yield dg.MaterializeResult(
@@ -79,8 +92,11 @@ def _raw_asset(fleet, name, ingester, description, partitions) -> dg.AssetsDefin
             check_name="great_expectations_suite",
             passed=v.success,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"expectations": v.evaluated, "rows": v.rows,
-                      "failed": dg.MetadataValue.json(v.failed)},
+            metadata={
+                "expectations": v.evaluated,
+                "rows": v.rows,
+                "failed": dg.MetadataValue.json(v.failed),
+            },
         )
 
     return _asset

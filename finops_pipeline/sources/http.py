@@ -26,7 +26,10 @@ def api_client(base_url: str, token_env: str | None, verify: bool, timeout: floa
     # The transport retries refused and reset connections; status-level retries are below.
     transport = httpx.HTTPTransport(retries=2, verify=verify)
     return httpx.Client(
-        base_url=base_url, headers=headers, timeout=timeout, transport=transport,
+        base_url=base_url,
+        headers=headers,
+        timeout=timeout,
+        transport=transport,
         follow_redirects=False,
     )
 

@@ -55,14 +55,21 @@ def runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
 
 
 def _write_hours(
-    fleet: Fleet, asset: str, cluster: str, hours: list[datetime], frame: pl.DataFrame,
-    quarantine: pl.DataFrame | None, time_col: str, report: IngestReport,
+    fleet: Fleet,
+    asset: str,
+    cluster: str,
+    hours: list[datetime],
+    frame: pl.DataFrame,
+    quarantine: pl.DataFrame | None,
+    time_col: str,
+    report: IngestReport,
 ) -> None:
     lake = fleet.paths.lake
     by_hour = {k[0]: g for k, g in frame.group_by(time_col)} if frame.height else {}
     q_by_hour = (
         {k[0]: g for k, g in quarantine.group_by(time_col)}
-        if quarantine is not None and quarantine.height else {}
+        if quarantine is not None and quarantine.height
+        else {}
     )
     for h in hours:
         part = by_hour.get(h, frame.clear())
@@ -94,12 +101,27 @@ def ingest_allocation(fleet: Fleet, cluster: Cluster, hours: list[datetime]) -> 
             body = allocation.fetch(cluster, t, stop)
             decoded = allocation.decode(body, cluster.name, t, HOUR)
             chunk = [h for h in hours if t <= h < stop]
-            _write_hours(fleet, "allocation", cluster.name, chunk, decoded.rows,
-                         decoded.quarantine, "window_start", report)
+            _write_hours(
+                fleet,
+                "allocation",
+                cluster.name,
+                chunk,
+                decoded.rows,
+                decoded.quarantine,
+                "window_start",
+                report,
+            )
             report.counts.update(decoded.counts)
-            log.info("allocation %s %s..%s: %d rows, %d quarantined, %d bytes in, %.1fs",
-                     cluster.name, t, stop, decoded.rows.height, decoded.quarantine.height,
-                     len(body), time.monotonic() - t0)
+            log.info(
+                "allocation %s %s..%s: %d rows, %d quarantined, %d bytes in, %.1fs",
+                cluster.name,
+                t,
+                stop,
+                decoded.rows.height,
+                decoded.quarantine.height,
+                len(body),
+                time.monotonic() - t0,
+            )
             t = stop
     return report
 
@@ -110,8 +132,9 @@ def ingest_utilization(fleet: Fleet, cluster: Cluster, hours: list[datetime]) ->
         for start, end in runs(hours):
             frame, quarantine, counts = utilization.collect(client, start, end)
             chunk = [h for h in hours if start <= h < end]
-            _write_hours(fleet, "utilization", cluster.name, chunk, frame, quarantine,
-                         "hour_start", report)
+            _write_hours(
+                fleet, "utilization", cluster.name, chunk, frame, quarantine, "hour_start", report
+            )
             report.counts.update(counts)
     return report
 

@@ -79,19 +79,28 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 
-def collect(client: PrometheusClient, start: datetime, end: datetime) -> tuple[pl.DataFrame, Counter]:
+def collect(
+    client: PrometheusClient, start: datetime, end: datetime
+) -> tuple[pl.DataFrame, Counter]:
     counts: Counter = Counter()
     pv: dict[tuple, dict] = {}
     rows: list[dict] = []
     sel = client.api.selector
     for kind, (template, name_label, columns) in QUERIES.items():
-        expr = template.replace("{S}", "{" + sel + "}").replace("{S,", "{" + sel + "," if sel else "{")
+        expr = template.replace("{S}", "{" + sel + "}").replace(
+            "{S,", "{" + sel + "," if sel else "{"
+        )
         for p in client.hourly(expr, start, end):
             name = p.labels.get(name_label)
             if not name:
                 counts[f"{kind}_without_name"] += 1
                 continue
-            row = {"cluster": client.cluster, "hour_start": p.hour, "object_kind": kind, "name": name}
+            row = {
+                "cluster": client.cluster,
+                "hour_start": p.hour,
+                "object_kind": kind,
+                "name": name,
+            }
             for label, col in columns.items():
                 row[col] = p.labels.get(label)
             if kind == "endpoint":

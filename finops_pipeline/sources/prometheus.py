@@ -76,7 +76,9 @@ class PrometheusClient:
     def __init__(self, api: PrometheusApi, cluster: str):
         self.api = api
         self.cluster = cluster
-        self._client = api_client(str(api.url), api.bearer_token_env, api.verify_tls, api.timeout_seconds)
+        self._client = api_client(
+            str(api.url), api.bearer_token_env, api.verify_tls, api.timeout_seconds
+        )
 
     def close(self) -> None:
         self._client.close()

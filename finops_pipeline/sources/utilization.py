@@ -98,8 +98,15 @@ def collect(
             elif p.value < 0:
                 problem = f"negative_value: {column}={p.text}"
             if problem:
-                bad.setdefault(key, {"cluster": cluster, "hour_start": p.hour,
-                                     **dict(zip(KEYS, key[1:], strict=True)), "reasons": []})
+                bad.setdefault(
+                    key,
+                    {
+                        "cluster": cluster,
+                        "hour_start": p.hour,
+                        **dict(zip(KEYS, key[1:], strict=True)),
+                        "reasons": [],
+                    },
+                )
                 bad[key]["reasons"].append(problem)
                 continue
             row[column] = int(p.value) if column == "cpu_samples" else p.value
@@ -114,9 +121,13 @@ def collect(
         elif row.get("cpu_usage_avg_cores") is None and row.get("memory_usage_avg_bytes") is None:
             # Requests with no usage series: the container was scheduled but not measured.
             counts["no_usage_samples"] += 1
-            quarantined.append({**{k: row[k] for k in ("cluster", "hour_start", *KEYS)},
-                                "reason": "no_usage_samples: requests seen but no usage series",
-                                "raw": str(row)})
+            quarantined.append(
+                {
+                    **{k: row[k] for k in ("cluster", "hour_start", *KEYS)},
+                    "reason": "no_usage_samples: requests seen but no usage series",
+                    "raw": str(row),
+                }
+            )
         else:
             good.append(row)
     counts["rows"] = len(good)

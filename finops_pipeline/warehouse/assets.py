@@ -67,7 +67,9 @@ def warehouse_assets(fleet: Fleet) -> list[dg.AssetsDefinition]:
             yield dg.MaterializeResult(asset_key=spec.key, metadata=md)
         for c in result.checks:
             yield dg.AssetCheckResult(
-                asset_key=c.model, check_name=c.name, passed=c.passed,
+                asset_key=c.model,
+                check_name=c.name,
+                passed=c.passed,
                 metadata={"detail": c.detail},
             )
 

@@ -51,8 +51,14 @@ def sources(fleet: Fleet) -> dict[tuple[str, str], str]:
                 f"no {asset} partitions in {lake}: materialize the raw_{asset} asset first"
             )
         out[("raw", asset)] = f"read_parquet('{asset_glob(lake, asset)}', union_by_name = true)"
-    for table in ("rules", "clusters", "team_label_keys", "team_precedence",
-                  "team_namespace_map", "shared_namespaces"):
+    for table in (
+        "rules",
+        "clusters",
+        "team_label_keys",
+        "team_precedence",
+        "team_namespace_map",
+        "shared_namespaces",
+    ):
         out[("config", table)] = f"config.{table}"
     return out
 
@@ -74,33 +80,61 @@ def write_config(con: duckdb.DuckDBPyConnection, fleet: Fleet) -> None:
             ?::integer as anomaly_baseline_hours, ?::double as anomaly_min_increase_cost,
             ?::integer as zombie_hours
         """,
-        [fleet.currency, t.default_team, t.default_product_line, t.product_line_label, r.idle,
-         r.weights.cpu, r.weights.ram, r.weights.gpu, rs.cpu_ratio_below, rs.hours, rs.headroom,
-         rs.min_cpu_cores, rs.hours_per_month, an.increase_ratio, an.baseline_hours,
-         an.min_increase_cost, zb.hours],
+        [
+            fleet.currency,
+            t.default_team,
+            t.default_product_line,
+            t.product_line_label,
+            r.idle,
+            r.weights.cpu,
+            r.weights.ram,
+            r.weights.gpu,
+            rs.cpu_ratio_below,
+            rs.hours,
+            rs.headroom,
+            rs.min_cpu_cores,
+            rs.hours_per_month,
+            an.increase_ratio,
+            an.baseline_hours,
+            an.min_increase_cost,
+            zb.hours,
+        ],
     )
-    con.execute("create or replace table config.clusters "
-                "(cluster varchar primary key, provider varchar, region varchar)")
-    con.executemany("insert into config.clusters values (?, ?, ?)",
-                    [[c.name, c.provider.value, c.region] for c in fleet.clusters])
-    con.execute("create or replace table config.team_label_keys "
-                "(source varchar, position integer, label_key varchar)")
+    con.execute(
+        "create or replace table config.clusters "
+        "(cluster varchar primary key, provider varchar, region varchar)"
+    )
+    con.executemany(
+        "insert into config.clusters values (?, ?, ?)",
+        [[c.name, c.provider.value, c.region] for c in fleet.clusters],
+    )
+    con.execute(
+        "create or replace table config.team_label_keys "
+        "(source varchar, position integer, label_key varchar)"
+    )
     keys = [["pod_label", i, k] for i, k in enumerate(t.pod_label_keys)]
     keys += [["namespace_label", i, k] for i, k in enumerate(t.namespace_label_keys)]
     if keys:
         con.executemany("insert into config.team_label_keys values (?, ?, ?)", keys)
     con.execute("create or replace table config.team_precedence (position integer, source varchar)")
-    con.executemany("insert into config.team_precedence values (?, ?)",
-                    [[i, s] for i, s in enumerate(t.precedence)])
-    con.execute("create or replace table config.team_namespace_map "
-                "(namespace varchar primary key, team varchar)")
+    con.executemany(
+        "insert into config.team_precedence values (?, ?)",
+        [[i, s] for i, s in enumerate(t.precedence)],
+    )
+    con.execute(
+        "create or replace table config.team_namespace_map "
+        "(namespace varchar primary key, team varchar)"
+    )
     if t.namespace_map:
-        con.executemany("insert into config.team_namespace_map values (?, ?)",
-                        [[k, v] for k, v in t.namespace_map.items()])
+        con.executemany(
+            "insert into config.team_namespace_map values (?, ?)",
+            [[k, v] for k, v in t.namespace_map.items()],
+        )
     con.execute("create or replace table config.shared_namespaces (namespace varchar)")
     if r.shared_namespaces:
-        con.executemany("insert into config.shared_namespaces values (?)",
-                        [[n] for n in r.shared_namespaces])
+        con.executemany(
+            "insert into config.shared_namespaces values (?)", [[n] for n in r.shared_namespaces]
+        )
 
 
 def money_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
@@ -117,10 +151,14 @@ def money_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
         where a.cost <> coalesce(b.cost, 0)
         """
     ).fetchone()
-    out.append(CheckOutcome(
-        "allocation_conserves_cost", diff[0] == 0,
-        f"{diff[0]} cluster-hours where allocated cost differs from source (max gap {diff[1]})",
-        "cost_allocated_hourly"))
+    out.append(
+        CheckOutcome(
+            "allocation_conserves_cost",
+            diff[0] == 0,
+            f"{diff[0]} cluster-hours where allocated cost differs from source (max gap {diff[1]})",
+            "cost_allocated_hourly",
+        )
+    )
     totals = con.execute(
         """
         select (select coalesce(sum(total_cost), 0) from marts.team_bill_monthly),
@@ -131,20 +169,35 @@ def money_checks(con: duckdb.DuckDBPyConnection) -> list[CheckOutcome]:
                     group by month))
         """
     ).fetchone()
-    out.append(CheckOutcome(
-        "bills_equal_cluster_costs", totals[0] == totals[1],
-        f"team bills {totals[0]} vs cluster costs {totals[1]}", "team_bill_monthly"))
-    out.append(CheckOutcome(
-        "rounded_bills_keep_total", totals[2] == totals[3],
-        f"billed {totals[2]} vs rounded monthly totals {totals[3]}", "team_bill_monthly"))
+    out.append(
+        CheckOutcome(
+            "bills_equal_cluster_costs",
+            totals[0] == totals[1],
+            f"team bills {totals[0]} vs cluster costs {totals[1]}",
+            "team_bill_monthly",
+        )
+    )
+    out.append(
+        CheckOutcome(
+            "rounded_bills_keep_total",
+            totals[2] == totals[3],
+            f"billed {totals[2]} vs rounded monthly totals {totals[3]}",
+            "team_bill_monthly",
+        )
+    )
     neg = con.execute(
         "select count(*) from staging.stg_allocation where allocation_kind = 'container' and "
         "least(cpu_cost, ram_cost, gpu_cost, pv_cost, network_cost, load_balancer_cost) < 0 "
         "and total_cost >= 0 and other_cost = 0"
     ).fetchone()[0]
-    out.append(CheckOutcome(
-        "no_negative_cost_outside_adjustments", neg == 0,
-        f"{neg} container rows with a negative part and no adjustment", "cost_by_cluster_hourly"))
+    out.append(
+        CheckOutcome(
+            "no_negative_cost_outside_adjustments",
+            neg == 0,
+            f"{neg} container rows with a negative part and no adjustment",
+            "cost_by_cluster_hourly",
+        )
+    )
     return out
 
 
@@ -155,11 +208,19 @@ def model_checks(con: duckdb.DuckDBPyConnection, models: dict[str, Model]) -> li
             continue
         dup = grain_violations(con, m)
         nulls = null_violations(con, m)
-        out.append(CheckOutcome(
-            f"{m.name}_unique_at_grain", dup == 0,
-            f"{dup} duplicate {'/'.join(m.grain)} keys", m.name))
-        out.append(CheckOutcome(
-            f"{m.name}_not_null", not nulls, f"nulls: {nulls}" if nulls else "no nulls", m.name))
+        out.append(
+            CheckOutcome(
+                f"{m.name}_unique_at_grain",
+                dup == 0,
+                f"{dup} duplicate {'/'.join(m.grain)} keys",
+                m.name,
+            )
+        )
+        out.append(
+            CheckOutcome(
+                f"{m.name}_not_null", not nulls, f"nulls: {nulls}" if nulls else "no nulls", m.name
+            )
+        )
     return out
 
 
@@ -171,6 +232,8 @@ def build_warehouse(fleet: Fleet, select: set[str] | None = None) -> BuildResult
     path.parent.mkdir(parents=True, exist_ok=True)
     src = sources(fleet)
     con = duckdb.connect(str(path))
+    # Days and months are cut in UTC whatever the machine's zone.
+    con.execute("set timezone = 'UTC'")
     committed = False
     try:
         con.execute("begin transaction")
@@ -208,7 +271,9 @@ def publish(fleet: Fleet) -> Path:
         for name, comment in tables:
             con.execute(f"create table marts.{name} as select * from wh.marts.{name}")
             if comment:
-                con.execute(f"comment on table marts.{name} is '{comment.replace(chr(39), chr(39) * 2)}'")
+                con.execute(
+                    f"comment on table marts.{name} is '{comment.replace(chr(39), chr(39) * 2)}'"
+                )
             for col, ccomment in con.execute(
                 "select column_name, comment from duckdb_columns() where database_name = 'wh' "
                 f"and schema_name = 'marts' and table_name = '{name}' and comment is not null"

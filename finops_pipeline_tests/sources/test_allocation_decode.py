@@ -63,15 +63,26 @@ def test_null_for_nan_in_a_cost_is_quarantined_with_its_reason():
 
 
 def test_null_efficiency_and_exponent_numbers_are_read_exactly():
-    d = decode(body({"a": alloc(cpuEfficiency=None, cpuCost=1e-06, ramCost=0, totalCost=1e-06)}),
-               "c1", T0, H)
+    d = decode(
+        body({"a": alloc(cpuEfficiency=None, cpuCost=1e-06, ramCost=0, totalCost=1e-06)}),
+        "c1",
+        T0,
+        H,
+    )
     assert d.rows["cpu_cost"][0] == Decimal("0.000001")
     assert d.rows["total_cost"][0] == Decimal("0.000001")
 
 
 def test_empty_set_gives_no_rows_and_is_counted():
-    d = decode(body({}, {"a": alloc(window={"start": "2026-11-02T06:00:00Z",
-                                             "end": "2026-11-02T07:00:00Z"})}), "c1", T0, H)
+    d = decode(
+        body(
+            {},
+            {"a": alloc(window={"start": "2026-11-02T06:00:00Z", "end": "2026-11-02T07:00:00Z"})},
+        ),
+        "c1",
+        T0,
+        H,
+    )
     assert d.counts["empty_set"] == 1
     assert d.rows["window_start"].to_list() == [T0 + H]
 
@@ -93,17 +104,29 @@ def test_negative_adjustment_is_kept_and_parts_still_add_up():
 
 
 def test_negative_base_cost_on_a_workload_is_quarantined_but_negative_idle_is_kept():
-    d = decode(body({"a": alloc(cpuCost=-0.5, totalCost=-0.25),
-                     "c1/__idle__": alloc("c1/__idle__", cpuCost=-0.2, ramCost=0, totalCost=-0.2)}),
-               "c1", T0, H)
+    d = decode(
+        body(
+            {
+                "a": alloc(cpuCost=-0.5, totalCost=-0.25),
+                "c1/__idle__": alloc("c1/__idle__", cpuCost=-0.2, ramCost=0, totalCost=-0.2),
+            }
+        ),
+        "c1",
+        T0,
+        H,
+    )
     assert d.rows["kind"].to_list() == ["idle"]
     assert d.rows["total_cost"][0] == Decimal("-0.2")
     assert d.quarantine["reason"][0].startswith("negative_cost")
 
 
 def test_special_names_are_classified():
-    names = {"c1/__idle__": "idle", "c1/__unmounted__/__unmounted__/__unmounted__": "unmounted",
-             "__unallocated__": "unallocated", "c1/n/ns/p/c": "container"}
+    names = {
+        "c1/__idle__": "idle",
+        "c1/__unmounted__/__unmounted__/__unmounted__": "unmounted",
+        "__unallocated__": "unallocated",
+        "c1/n/ns/p/c": "container",
+    }
     d = decode(body({n: alloc(n) for n in names}), "c1", T0, H)
     assert dict(zip(d.rows["name"], d.rows["kind"], strict=True)) == names
 
@@ -116,8 +139,12 @@ def test_efficiency_above_one_and_sanitized_label_keys_pass_through():
 
 
 def test_daily_set_for_an_hourly_request_is_quarantined_not_spread():
-    a = alloc(window={"start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z"},
-              totalCost=24.0, cpuCost=24.0, ramCost=0)
+    a = alloc(
+        window={"start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z"},
+        totalCost=24.0,
+        cpuCost=24.0,
+        ramCost=0,
+    )
     d = decode(body({"a": a}), "c1", T0, H)
     assert d.rows.height == 0
     assert d.quarantine["reason"][0].startswith("window_mismatch")
@@ -125,14 +152,18 @@ def test_daily_set_for_an_hourly_request_is_quarantined_not_spread():
 
 def test_hostile_label_values_are_data_not_code():
     a = alloc()
-    a["properties"]["labels"] = {"team": "x'; drop table marts.team_bill_monthly; --",
-                                 "owner": "=HYPERLINK(\"http://example.invalid\")"}
+    a["properties"]["labels"] = {
+        "team": "x'; drop table marts.team_bill_monthly; --",
+        "owner": '=HYPERLINK("http://example.invalid")',
+    }
     d = decode(body({"a": a}), "c1", T0, H)
     labels = {x["key"]: x["value"] for x in d.rows["labels"][0].to_list()}
     assert labels["team"].startswith("x'; drop table")
 
 
-@pytest.mark.parametrize("raw", [b"not json", b'{"code": 500, "message": "boom"}', b'{"code": 200}'])
+@pytest.mark.parametrize(
+    "raw", [b"not json", b'{"code": 500, "message": "boom"}', b'{"code": 200}']
+)
 def test_a_body_that_is_no_allocation_envelope_is_an_error(raw):
     with pytest.raises(AllocationApiError):
         decode(raw, "c1", T0, H)

@@ -22,5 +22,6 @@ def test_every_column_of_every_model_is_documented(demo_run):
 
 def test_published_marts_carry_their_comments(published):
     comment = published.execute(
-        "select comment from duckdb_tables() where table_name = 'team_bill_monthly'").fetchone()[0]
+        "select comment from duckdb_tables() where table_name = 'team_bill_monthly'"
+    ).fetchone()[0]
     assert "USD" in comment
