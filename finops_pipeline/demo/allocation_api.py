@@ -78,10 +78,6 @@ def allocation_records(fleet: DemoFleet) -> pl.DataFrame:
         }
         for r in c.iter_rows(named=True)
     }
-    pv_of = {
-        (r["cluster"], r["mounted_by"]): r
-        for r in fleet.volumes.filter(pl.col("mounted_by").is_not_null()).iter_rows(named=True)
-    }
     unmounted_pvs, unmounted_lbs = unmounted_items(fleet)
     services_of: dict[tuple[str, str, str], list[str]] = {}
     for r in fleet.services.iter_rows(named=True):

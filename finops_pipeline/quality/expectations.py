@@ -89,9 +89,11 @@ def validate(asset: str, frame: pl.DataFrame) -> Validation:
     for e in _suites()[asset]:
         suite.add_expectation(e)
     result = batch.validate(suite)
-    failed = [
-        f"{r.expectation_config.type} {r.expectation_config.kwargs.get('column') or r.expectation_config.kwargs.get('column_list')}"
-        for r in result.results
-        if not r.success
-    ]
+    failed = []
+    for r in result.results:
+        if not r.success:
+            kw = r.expectation_config.kwargs
+            failed.append(
+                f"{r.expectation_config.type} {kw.get('column') or kw.get('column_list')}"
+            )
     return Validation(bool(result.success), len(result.results), failed, frame.height)

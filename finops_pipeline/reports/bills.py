@@ -41,7 +41,8 @@ def write_team_bills(fleet: Fleet) -> list[Path]:
     con = duckdb.connect(str(fleet.paths.published), read_only=True)
     try:
         rows = con.execute(
-            f"select {', '.join(COLUMNS)} from marts.team_bill_monthly order by month, total_cost desc"
+            f"select {', '.join(COLUMNS)} from marts.team_bill_monthly "
+            "order by month, total_cost desc"
         ).fetchall()
     finally:
         con.close()

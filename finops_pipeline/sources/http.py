@@ -37,7 +37,7 @@ def api_client(base_url: str, token_env: str | None, verify: bool, timeout: floa
 def get_with_retries(
     client: httpx.Client, path: str, params: dict, retries: int, what: str
 ) -> bytes:
-    """GET with up to `retries` more tries on timeouts and 429/5xx, backing off 0.5 s, 1 s, 2 s..."""
+    """GET with up to `retries` more tries on timeouts and 429/5xx, backing off 0.5 s, 1 s, 2 s."""
     last = ""
     for attempt in range(retries + 1):
         if attempt:

@@ -62,7 +62,8 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
         {"namespace": "namespace", "type": "service_type"},
     ),
     "endpoint": (
-        'count by (namespace, endpoint) (last_over_time(kube_endpoint_address{S,ready="true"}[1h]))',
+        "count by (namespace, endpoint) "
+        '(last_over_time(kube_endpoint_address{S,ready="true"}[1h]))',
         "endpoint",
         {"namespace": "namespace"},
     ),

@@ -1,4 +1,4 @@
-"""A small dbt-like runner: SQL files with `{{ ref() }}`/`{{ source() }}`, built in dependency order.
+"""A small dbt-like runner: SQL files with `{{ ref() }}` and `{{ source() }}`, in dependency order.
 
 Models live in dbt_like_sql/staging (views) and dbt_like_sql/marts (tables); `models.yml` beside
 them describes every model and column and names each model's grain and data tests.
