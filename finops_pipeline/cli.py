@@ -27,13 +27,25 @@ def dagster_env(data_dir: Path, pg_url: str) -> None:
 
 
 def run_pipeline(
-    fleet_path: Path, start: datetime, end: datetime, log_level: str = "INFO"
+    fleet_path: Path,
+    start: datetime,
+    end: datetime,
+    log_level: str = "INFO",
+    workloads: dict | None = None,
 ) -> dict[str, float]:
     """Materialize the sources for [start, end) x every cluster in one run, then the warehouse,
-    published copy and reports in a second run, on the instance that DAGSTER_HOME names."""
+    published copy and reports in a second run, on the instance that DAGSTER_HOME names.
+
+    `workloads`, from the demo, is recorded first as the metadata of the `demo_workloads` asset.
+    """
     import dagster as dg
 
-    from finops_pipeline.definitions import SOURCES_JOB, WAREHOUSE_JOB, build_definitions
+    from finops_pipeline.definitions import (
+        DEMO_WORKLOADS,
+        SOURCES_JOB,
+        WAREHOUSE_JOB,
+        build_definitions,
+    )
     from finops_pipeline.partitions import HOUR_FORMAT
 
     os.environ[CONFIG_ENV] = str(fleet_path)
@@ -49,6 +61,10 @@ def run_pipeline(
     # The console shows what this level lets through; every event is in the instance regardless.
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     with dg.DagsterInstance.get() as instance:
+        if workloads is not None:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(DEMO_WORKLOADS.key, metadata=workloads)
+            )
         t0 = time.monotonic()
         result = defs.resolve_job_def(SOURCES_JOB).execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, run_config=run_config
@@ -131,6 +147,20 @@ def summary(fleet: Fleet) -> str:
     return "\n".join(lines)
 
 
+def workloads(demo) -> dict:
+    """What the demo serves, as asset metadata: the window, sample count and trace import counts."""
+    truth = demo.truth()
+    meta = {
+        "source": truth.get("trace_file") or "simulated",
+        "window_start": truth["window"]["start"],
+        "window_end": truth["window"]["end"],
+        "prometheus_samples": truth["prometheus_samples"],
+    }
+    for reason, n in (truth.get("trace_import") or {}).items():
+        meta[f"trace_{reason}"] = n
+    return meta
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from finops_pipeline.demo.build import DemoServers, build
     from finops_pipeline.demo.fleet import DemoSpec
@@ -139,13 +169,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     spec = replace(DemoSpec(), days=args.days)
     t0 = time.monotonic()
-    print(f"Building the demo fleet ({spec.days} days, 3 clusters)...", flush=True)
-    demo = build(spec, data_dir / "demo-cache")
+    traces = Path(args.traces).resolve() if args.traces else None
+    what = f"from {traces}" if traces else f"({spec.days} days, 3 clusters)"
+    print(f"Building the demo fleet {what}...", flush=True)
+    demo = build(spec, data_dir / "demo-cache", traces=traces)
+    spec = demo.spec
     truth = demo.truth()
     print(
         f"  {truth['prometheus_samples']:,} Prometheus samples, {time.monotonic() - t0:.0f}s",
         flush=True,
     )
+    if truth.get("trace_import"):
+        counts = ", ".join(f"{k} {v:,}" for k, v in truth["trace_import"].items())
+        print(f"  trace import: {counts}", flush=True)
     with (
         DemoServers(demo, data_dir / "demo-run") as servers,
         LocalPostgres(data_dir / "dagster" / "postgres") as pg,
@@ -157,7 +193,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Dagster storage {pg.url}",
             flush=True,
         )
-        timings = run_pipeline(fleet_path, spec.start, spec.end, log_level=args.log_level)
+        timings = run_pipeline(
+            fleet_path, spec.start, spec.end, log_level=args.log_level, workloads=workloads(demo)
+        )
         fleet = load_fleet(fleet_path)
     print(
         f"Pipeline: sources {timings['sources_seconds']:.0f}s, warehouse and reports "
@@ -218,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--days", type=int, default=14, help="days of history (default 14)")
     d.add_argument("--data-dir", default="data")
     d.add_argument("--log-level", default="WARNING", help="Dagster console log level")
+    d.add_argument("--traces", help="take workloads from a per-VM trace file (Bitbrains format)")
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the job for a fleet file over [start, end)")
     r.add_argument("--config", required=True)

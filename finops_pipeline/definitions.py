@@ -12,13 +12,23 @@ from finops_pipeline.warehouse.assets import warehouse_assets
 SOURCES_JOB = "ingest_sources"
 WAREHOUSE_JOB = "build_warehouse_and_reports"
 
+# Made outside Dagster by `finops-pipeline demo`: the workloads its servers answer for. A demo run
+# records one materialization whose metadata says where they came from and, for a trace, what the
+# import merged, clipped or dropped, counted per reason.
+DEMO_WORKLOADS = dg.AssetSpec(
+    "demo_workloads",
+    group_name="demo",
+    description="Workloads behind the demo Prometheus and allocation API, simulated or imported "
+    "from a trace file; each materialization's metadata holds the import's counts per reason.",
+)
+
 
 def build_definitions() -> dg.Definitions:
     fleet = load_fleet()
     sources = raw_assets(fleet)
     downstream = warehouse_assets(fleet) + report_assets(fleet)
     return dg.Definitions(
-        assets=sources + downstream,
+        assets=[DEMO_WORKLOADS, *sources, *downstream],
         jobs=[
             dg.define_asset_job(
                 SOURCES_JOB,

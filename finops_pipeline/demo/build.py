@@ -59,17 +59,27 @@ def low_utilization(fleet: DemoFleet, rule: Rightsizing) -> pl.DataFrame:
     recent = fleet.usage.filter(pl.col("ts") >= last_start).with_columns(
         hour=(pl.col("ts") // 3600) * 3600
     )
-    hourly = recent.group_by([*keys, "hour"]).agg(
-        mean=pl.col("cpu_cores").mean(), p95=pl.col("cpu_cores").quantile(0.95, "linear")
+    if "cpu_request_cores" not in recent.columns:
+        req = fleet.containers.select(*keys, pl.col("cpu_request").alias("cpu_request_cores"))
+        recent = recent.join(req, on=keys)
+    hourly = (
+        recent.filter(pl.col("cpu_cores").is_not_null())
+        .group_by([*keys, "hour"])
+        .agg(
+            mean=pl.col("cpu_cores").mean(),
+            p95=pl.col("cpu_cores").quantile(0.95, "linear"),
+            hour_request=pl.col("cpu_request_cores").max(),
+        )
     )
-    req = fleet.containers.select(*keys, "controller", "cpu_request")
     return (
-        hourly.join(req, on=keys)
-        .group_by([*keys, "controller", "cpu_request"])
+        hourly.filter(pl.col("hour_request") > 0)
+        .join(fleet.containers.select(*keys, "controller"), on=keys)
+        .group_by([*keys, "controller"])
         .agg(
             hours=pl.len(),
-            low_hours=(pl.col("mean") < rule.cpu_ratio_below * pl.col("cpu_request")).sum(),
+            low_hours=(pl.col("mean") < rule.cpu_ratio_below * pl.col("hour_request")).sum(),
             p95=pl.col("p95").max(),
+            cpu_request=pl.col("hour_request").max(),
         )
         .filter((pl.col("hours") == rule.hours) & (pl.col("low_hours") == rule.hours))
         .with_columns(
@@ -151,30 +161,54 @@ def ground_truth(fleet: DemoFleet, rule: Rightsizing) -> dict:
             "recommended_cpu_cores",
         ).to_dicts(),
         "zombies": zombies,
-        "anomaly": {
+        "anomaly": None
+        if fleet.trace_counts is not None
+        else {
             "cluster": ANOMALY["cluster"],
             "namespace": ANOMALY["namespace"],
             "controller": ANOMALY["deployment"],
             "first_hour": datetime.fromtimestamp(spike_start, UTC).isoformat(),
             "hours": ANOMALY["hours"],
         },
+        "trace_import": fleet.trace_counts,
     }
 
 
-def build(spec: DemoSpec, cache_root: Path, rule: Rightsizing | None = None) -> DemoBuild:
-    """Generate the fleet and its served artefacts, or reuse them if this spec was built before."""
-    out = DemoBuild(cache_root / spec.key(), spec)
+def build(
+    spec: DemoSpec, cache_root: Path, rule: Rightsizing | None = None, traces: Path | None = None
+) -> DemoBuild:
+    """Generate the fleet and its served artefacts, or reuse them if this spec was built before.
+
+    With `traces`, the workloads come from that trace file and the window from its timestamps.
+    """
+    fleet = None
+    if traces is not None:
+        from finops_pipeline.demo.traces import load
+
+        st = traces.stat()
+        key = f"trace-{traces.stem}-{st.st_size}-{int(st.st_mtime)}-v3"
+        if (cache_root / key / "READY").exists():
+            truth = json.loads((cache_root / key / "ground_truth.json").read_text())
+            start = datetime.fromisoformat(truth["window"]["start"])
+            end = datetime.fromisoformat(truth["window"]["end"])
+            return DemoBuild(cache_root / key, DemoSpec(start=start, days=(end - start).days))
+        fleet = load(traces).fleet
+        spec = fleet.spec
+        out = DemoBuild(cache_root / key, spec)
+    else:
+        out = DemoBuild(cache_root / spec.key(), spec)
     if (out.root / "READY").exists():
         return out
     t0 = time.monotonic()
     tmp = out.root.with_name(out.root.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    fleet = generate(spec)
+    fleet = fleet or generate(spec)
     samples = prom.build_tsdb(fleet, tmp / "tsdb-blocks")
     allocation_records(fleet).write_parquet(tmp / "allocations.parquet")
     truth = ground_truth(fleet, rule or Rightsizing())
     truth["prometheus_samples"] = samples
+    truth["trace_file"] = traces.name if traces is not None else None
     (tmp / "ground_truth.json").write_text(json.dumps(truth, indent=1))
     (tmp / "READY").write_text(f"built in {time.monotonic() - t0:.1f}s\n")
     shutil.rmtree(out.root, ignore_errors=True)
@@ -202,20 +236,20 @@ class DemoServers:
     def start(self) -> DemoServers:
         (self.workdir / "prometheus").mkdir(parents=True, exist_ok=True)
         self.prometheus.start()
-        log_file = open(self.workdir / "allocation_api.log", "wb")
-        self.alloc_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "finops_pipeline.demo.allocation_api",
-                "--records",
-                str(self.demo.records),
-                "--port",
-                str(self.alloc_port),
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.workdir / "allocation_api.log", "wb") as log_file:
+            self.alloc_proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "finops_pipeline.demo.allocation_api",
+                    "--records",
+                    str(self.demo.records),
+                    "--port",
+                    str(self.alloc_port),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.alloc_proc.poll() is not None:

@@ -1,7 +1,7 @@
-"""A deterministic simulated fleet: workloads, their usage, inventory, prices and the truths seeded in.
+"""A deterministic simulated fleet: workloads, their usage, inventory, prices and seeded truths.
 
-Everything the demo servers answer and every value the acceptance tests expect is computed here, from
-one seed, so that the pipeline can be checked against a ground truth it never saw.
+Everything the demo servers answer and every value the acceptance tests expect is computed here,
+from one seed, so that the pipeline can be checked against a ground truth it never saw.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ TEAMS = {
     "ml-research": (("ml-train",), "ai", "pod_label"),
     "analytics": (("bi",), "platform", "namespace_label"),
 }
+ROLES = ("api", "worker", "cache", "web", "batch", "gateway")  # deployment name suffixes
 SHARED_NAMESPACES = {"kube-system": "platform", "monitoring": "platform"}
 
 # The deployment whose replicas triple for a few hours, and where.
@@ -122,6 +123,7 @@ class DemoFleet:
     services: pl.DataFrame  # Services with type and the pods behind them
     namespaces: pl.DataFrame  # namespace labels
     allocations: pl.DataFrame = field(default=None)  # per allocation and hour, costs in nanos
+    trace_counts: dict | None = None  # what a trace import merged, clipped or dropped
 
     @property
     def hour_starts(self) -> list[datetime]:
@@ -141,7 +143,7 @@ def _team_deployments(rng: np.random.Generator, cluster: DemoCluster, per_team: 
             deployments.append(
                 {
                     "namespace": ns,
-                    "deployment": f"{team.split('-')[0]}-{['api', 'worker', 'cache', 'web', 'batch', 'gateway'][i % 6]}"
+                    "deployment": f"{team.split('-')[0]}-{ROLES[i % len(ROLES)]}"
                     + ("" if i < 6 else f"-{i}"),
                     "team": team,
                     "product_line": product_line,
@@ -264,7 +266,8 @@ def generate(spec: DemoSpec = DemoSpec()) -> DemoFleet:
                 )
                 pod_names.append(pod)
                 pod_ips.append(
-                    f"10.{spec.clusters.index(cluster)}.{pod_counter // 250}.{pod_counter % 250 + 1}"
+                    f"10.{spec.clusters.index(cluster)}."
+                    f"{pod_counter // 250}.{pod_counter % 250 + 1}"
                 )
                 pod_labels = [{"key": "app", "value": d["deployment"]}]
                 if d["team"] and TEAMS[d["team"]][2] == "pod_label":
@@ -442,24 +445,39 @@ def allocations(fleet: DemoFleet) -> pl.DataFrame:
         }
     )
     keys = ["cluster", "namespace", "pod", "container"]
+    traced = "cpu_request_cores" in fleet.usage.columns
+    aggs = [
+        pl.col("cpu_cores").mean().alias("cpu_usage"),
+        pl.col("memory_bytes").mean().alias("ram_usage"),
+        pl.len().alias("samples"),
+    ]
+    if traced:
+        # Requests as sampled; the hour's highest, as kube-state-metrics' max_over_time shows it.
+        aggs += [
+            pl.col("cpu_request_cores").max().alias("hour_cpu_request"),
+            pl.col("memory_request_bytes").max().alias("hour_memory_request"),
+            (pl.col("net_tx_bytes_per_s").mean() * 3600).round(0).alias("egress_bytes"),
+        ]
     hourly = (
         fleet.usage.with_columns(hour=(pl.col("ts") // 3600) * 3600)
         .group_by([*keys, "hour"])
-        .agg(
-            cpu_usage=pl.col("cpu_cores").mean(),
-            ram_usage=pl.col("memory_bytes").mean(),
-            samples=pl.len(),
-        )
+        .agg(aggs)
         .join(fleet.containers.drop("pod_labels"), on=keys)
         .join(prices, on="cluster")
     )
-    # Egress: cloud web-facing containers send a little to the internet.
-    hourly = hourly.with_columns(
-        egress_bytes=pl.when(pl.col("container") == "app")
-        .then(pl.col("cpu_usage") * 40 * 1024**2)
-        .otherwise(0.0)
-        .round(0),
-    )
+    if traced:
+        hourly = hourly.with_columns(
+            cpu_request=pl.coalesce("hour_cpu_request", "cpu_request"),
+            memory_request_bytes=pl.coalesce("hour_memory_request", "memory_request_bytes"),
+        )
+    else:
+        # Egress: web-facing containers send a little to the internet.
+        hourly = hourly.with_columns(
+            egress_bytes=pl.when(pl.col("container") == "app")
+            .then(pl.col("cpu_usage") * 40 * 1024**2)
+            .otherwise(0.0)
+            .round(0),
+        )
     hourly = hourly.with_columns(
         cpu_core_hours=pl.max_horizontal("cpu_request", "cpu_usage"),
         ram_byte_hours=pl.max_horizontal("memory_request_bytes", "ram_usage"),

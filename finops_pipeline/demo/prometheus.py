@@ -102,12 +102,45 @@ def families(fleet: DemoFleet) -> list[Family]:
         s = pl.concat(parts)
         return _static(s, pl.col("alive_from"), pl.col("alive_to"), step)
 
-    out.append(
-        Family(
-            "kube_pod_container_resource_requests",
-            resource("cpu_request", "memory_request_bytes"),
+    if "cpu_request_cores" in usage.columns:
+        # Traced requests change over time: one sample wherever the trace sampled them.
+        requests = pl.concat(
+            [
+                usage.filter(pl.col(col).is_not_null())
+                .with_columns(r=pl.lit(res), u=pl.lit(unit))
+                .select(series=_labels(*sel, resource="r", unit="u"), ts="ts", value=col)
+                for col, res, unit in (
+                    ("cpu_request_cores", "cpu", "core"),
+                    ("memory_request_bytes", "memory", "byte"),
+                )
+            ]
         )
-    )
+        out.append(Family("kube_pod_container_resource_requests", requests))
+        pod_sel = ("cluster", "namespace", "pod")
+        for col, name in (
+            ("net_rx_bytes_per_s", "container_network_receive_bytes_total"),
+            ("net_tx_bytes_per_s", "container_network_transmit_bytes_total"),
+        ):
+            # Counters: each sample adds its rate times the time since the pod's previous sample.
+            counter = usage.sort("pod", "ts").with_columns(
+                value=(pl.col(col) * pl.col("ts").diff().over("pod").fill_null(0))
+                .cum_sum()
+                .over("pod"),
+                interface=pl.lit("eth0"),
+            )
+            out.append(
+                Family(
+                    name,
+                    counter.select(series=_labels(*pod_sel, "interface"), ts="ts", value="value"),
+                )
+            )
+    else:
+        out.append(
+            Family(
+                "kube_pod_container_resource_requests",
+                resource("cpu_request", "memory_request_bytes"),
+            )
+        )
     out.append(
         Family(
             "kube_pod_container_resource_limits",
@@ -324,8 +357,12 @@ def write_openmetrics(fleet: DemoFleet, path: Path) -> int:
     total = 0
     with open(path, "wb") as fh:
         for fam in families(fleet):
+            # A missing value is a gap in the series, never a sample.
+            frame = fam.frame.filter(pl.col("value").is_not_null())
+            if frame.height == 0:
+                continue
             fh.write(f"# TYPE {fam.name} gauge\n".encode())
-            lines = fam.frame.sort("series", "ts").select(
+            lines = frame.sort("series", "ts").select(
                 line=pl.concat_str(
                     [
                         pl.lit(fam.name),
@@ -356,7 +393,7 @@ def build_tsdb(fleet: DemoFleet, out_dir: Path) -> int:
         om = Path(tmp) / "history.om"
         samples = write_openmetrics(fleet, om)
         hours = max(24, fleet.spec.hours)
-        subprocess.run(
+        proc = subprocess.run(
             [
                 promtool,
                 "tsdb",
@@ -366,9 +403,11 @@ def build_tsdb(fleet: DemoFleet, out_dir: Path) -> int:
                 str(om),
                 str(out_dir),
             ],
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if proc.returncode != 0:
+            raise RuntimeError(f"promtool backfill failed: {proc.stderr.strip()[-2000:]}")
     return samples
 
 
@@ -403,19 +442,20 @@ class PrometheusServer:
         config = self.workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1m\n")
         self.log_path = self.workdir / "prometheus.log"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tsdb}",
-                "--storage.tsdb.retention.time=100y",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-                "--query.max-samples=200000000",
-            ],
-            stdout=open(self.log_path, "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "wb") as log_file:
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tsdb}",
+                    "--storage.tsdb.retention.time=100y",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                    "--query.max-samples=200000000",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

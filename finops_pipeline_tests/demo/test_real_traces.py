@@ -1,0 +1,140 @@
+"""The main job on a real month of VM traces (../shared/realdata), checked against an independent
+computation of the rightsizing rule straight from the trace file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+import pytest
+
+from finops_pipeline.demo.build import DemoServers, build
+from finops_pipeline_tests.conftest import realdata
+
+TRACE = "bitbrains_rnd_2013-07.parquet"
+
+
+@pytest.fixture(scope="module")
+def trace_run(tmp_path_factory):
+    import dagster as dg
+
+    from finops_pipeline.cli import dagster_env, run_pipeline, workloads
+    from finops_pipeline.config import load_fleet
+    from finops_pipeline.postgres import LocalPostgres
+
+    path = realdata(TRACE)
+    data = tmp_path_factory.mktemp("trace-data")
+    demo = build(None, data / "demo-cache", traces=path)
+    with (
+        DemoServers(demo, data / "demo-run") as servers,
+        LocalPostgres(data / "dagster" / "postgres") as pg,
+    ):
+        fleet_path = servers.fleet_config(data, data / "fleet.yaml")
+        dagster_env(data, pg.url)
+        run_pipeline(
+            fleet_path,
+            demo.spec.start,
+            demo.spec.end,
+            log_level="WARNING",
+            workloads=workloads(demo),
+        )
+        with dg.DagsterInstance.get() as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey("demo_workloads"))
+            metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    fleet = load_fleet(fleet_path)
+    con = duckdb.connect(str(fleet.paths.published), read_only=True)
+    yield demo, fleet, con, path, metadata
+    con.close()
+
+
+def expected_rightsizing(path, ratio=0.2, hours=24, headroom=1.3, min_cores=0.01) -> pl.DataFrame:
+    """The rule, computed here from the raw trace: per VM, its hourly mean CPU (cores used =
+    usage / capacity x vCPUs, use clipped to capacity) under `ratio` of the hour's vCPUs in each of
+    the last `hours` hours; rows without CPU capacity are no sample; a repeated (vm, ts) keeps the
+    row that reports capacity."""
+    raw = pl.read_parquet(path).with_row_index("row")
+    end = (raw["ts"].max().replace(minute=0, second=0, microsecond=0)) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    rows = (
+        raw.sort("vm", "ts", pl.col("cpu_capacity_mhz") <= 0, "row")
+        .unique(["vm", "ts"], keep="first")
+        .filter((pl.col("cpu_capacity_mhz") > 0) & (pl.col("cpu_cores") > 0))
+        .filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+        .with_columns(
+            used=pl.min_horizontal("cpu_usage_mhz", "cpu_capacity_mhz")
+            / pl.col("cpu_capacity_mhz")
+            * pl.col("cpu_cores"),
+            hour=pl.col("ts").dt.truncate("1h"),
+        )
+    )
+    hourly = rows.group_by("vm", "hour").agg(
+        mean=pl.col("used").mean(),
+        p95=pl.col("used").quantile(0.95, "linear"),
+        request=pl.col("cpu_cores").max(),
+    )
+    return (
+        hourly.group_by("vm")
+        .agg(
+            hours=pl.len(),
+            low=(pl.col("mean") < ratio * pl.col("request")).sum(),
+            p95=pl.col("p95").max(),
+        )
+        .filter((pl.col("hours") == hours) & (pl.col("low") == hours))
+        .with_columns(
+            recommended=pl.max_horizontal(
+                (pl.col("p95") * headroom * 1000).round(6).ceil() / 1000, pl.lit(min_cores)
+            ),
+            controller=pl.format("vm-{}", pl.col("vm").cast(pl.String).str.zfill(3)),
+        )
+        .sort("vm")
+    )
+
+
+def test_rightsizing_on_the_real_month_matches_an_independent_computation(trace_run):
+    demo, fleet, con, path, _ = trace_run
+    expected = expected_rightsizing(path)
+    got = dict(
+        con.execute(
+            "select controller, recommended_cpu_request_cores "
+            "from marts.rightsizing_recommendations where low_utilization"
+        ).fetchall()
+    )
+    assert len(expected) > 100  # most of the real machines idle along
+    assert set(got) == set(expected["controller"])
+    sample = expected.sort("p95", descending=True).head(5)
+    for controller, rec in zip(sample["controller"], sample["recommended"], strict=True):
+        assert got[controller] == pytest.approx(rec, abs=1e-9)
+
+
+def test_real_month_totals_reconcile_and_cover_every_machine(trace_run):
+    demo, fleet, con, _, _ = trace_run
+    truth = demo.truth()
+    total, billed = con.execute(
+        "select sum(total_cost), sum(billed_amount) from marts.team_bill_monthly"
+    ).fetchone()
+    assert total == Decimal(truth["fleet_total_cost"])
+    assert billed == round(Decimal(truth["fleet_total_cost"]), 2)
+    machines = con.execute(
+        "select count(distinct controller) from marts.cost_utilization_hourly"
+    ).fetchone()[0]
+    assert machines == 500
+    assert truth["trace_import"]["duplicate_timestamp_merged"] == 71_664
+    assert truth["trace_import"]["rows_read"] == 3_890_450
+
+
+def test_import_counts_per_reason_are_the_assets_metadata(trace_run):
+    demo, _, _, path, metadata = trace_run
+    counts = demo.truth()["trace_import"]
+    assert metadata["source"] == path.name
+    assert {k: metadata[f"trace_{k}"] for k in counts} == counts
+    # Every row read is accounted for: kept, merged into another, or dropped for a stated reason.
+    assert counts["rows_read"] == (
+        counts["samples_kept"]
+        + counts["invalid_value_dropped"]
+        + counts["duplicate_timestamp_merged"]
+        + counts["rows_without_cpu_or_memory_dropped"]
+    )
+    assert counts["cpu_usage_clipped_to_capacity"] == 49_475
+    assert counts["machines"] == 500
