@@ -133,10 +133,17 @@ def summary(fleet: Fleet) -> str:
         + ", ".join(f"{r} {c}" for r, c in by_reason)
         + ")"
     )
-    for row in q(
+    anomalies = q(
         "select cluster, namespace, controller_kind, controller, min(hour_start), count(*), "
-        "max(increase_ratio) from marts.cost_anomalies group by all order by 5"
-    ):
+        "max(increase_ratio), max(increase_cost) from marts.cost_anomalies "
+        "group by all order by 8 desc"
+    )
+    if len(anomalies) > 10:
+        lines.append(
+            f"Anomalies: {len(anomalies)} controllers; the 10 with the largest hourly rise "
+            "(all in marts.cost_anomalies):"
+        )
+    for row in anomalies[:10]:
         lines.append(
             f"Anomaly: {row[3]} ({row[2]}) in {row[0]}/{row[1]}: {row[5]} h from "
             f"{row[4]:%Y-%m-%d %H:00} UTC, up to +{row[6]:.0%} over its baseline"

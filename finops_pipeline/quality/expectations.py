@@ -6,7 +6,6 @@ dagster-ge supports only GX 0.x, so the Dagster asset checks call GX directly th
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 import polars as pl
@@ -71,11 +70,16 @@ def validate(asset: str, frame: pl.DataFrame) -> Validation:
     """Run the asset's suite over the frame; an empty frame passes with nothing to check."""
     if frame.height == 0:
         return Validation(True, 0, [], 0)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GX draws progress bars on stderr otherwise
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX sets INFO on some of its module loggers; its chatter is not the pipeline's.
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("great_expectations") and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
+    # GX draws a progress bar per validation on stderr unless told not to.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(f"raw_{asset}")
     batch_def = source.add_dataframe_asset(name=asset).add_batch_definition_whole_dataframe("run")
     # Money stays exact in the lake; GX only needs comparable numbers here.

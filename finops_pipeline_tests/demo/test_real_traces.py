@@ -3,21 +3,37 @@ computation of the rightsizing rule straight from the trace file."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
+import httpx
 import polars as pl
 import pytest
 
-from finops_pipeline.demo.build import DemoServers, build
+from finops_pipeline.config import Fleet
+from finops_pipeline.demo.build import DemoBuild, DemoServers, build
+from finops_pipeline.demo.prometheus import CPU_USAGE
 from finops_pipeline_tests.conftest import realdata
 
 TRACE = "bitbrains_rnd_2013-07.parquet"
 
 
+@dataclass
+class TraceRun:
+    demo: DemoBuild
+    fleet: Fleet
+    con: duckdb.DuckDBPyConnection
+    path: Path
+    metadata: dict
+    prometheus_url: str
+
+
 @pytest.fixture(scope="module")
 def trace_run(tmp_path_factory):
+    """The whole job on the real month; Prometheus stays up for the module's tests."""
     import dagster as dg
 
     from finops_pipeline.cli import dagster_env, run_pipeline, workloads
@@ -43,10 +59,22 @@ def trace_run(tmp_path_factory):
         with dg.DagsterInstance.get() as instance:
             event = instance.get_latest_materialization_event(dg.AssetKey("demo_workloads"))
             metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-    fleet = load_fleet(fleet_path)
-    con = duckdb.connect(str(fleet.paths.published), read_only=True)
-    yield demo, fleet, con, path, metadata
-    con.close()
+        fleet = load_fleet(fleet_path)
+        con = duckdb.connect(str(fleet.paths.published), read_only=True)
+        yield TraceRun(demo, fleet, con, path, metadata, servers.prometheus.url)
+        con.close()
+
+
+def cleaned_cpu_samples(path: Path) -> pl.DataFrame:
+    """Straight from the file: one row per (vm, ts), the one reporting CPU capacity first, and only
+    rows that carry a CPU measurement."""
+    return (
+        pl.read_parquet(path)
+        .with_row_index("row")
+        .sort("vm", "ts", pl.col("cpu_capacity_mhz") <= 0, "row")
+        .unique(["vm", "ts"], keep="first")
+        .filter((pl.col("cpu_capacity_mhz") > 0) & (pl.col("cpu_cores") > 0))
+    )
 
 
 def expected_rightsizing(path, ratio=0.2, hours=24, headroom=1.3, min_cores=0.01) -> pl.DataFrame:
@@ -54,13 +82,11 @@ def expected_rightsizing(path, ratio=0.2, hours=24, headroom=1.3, min_cores=0.01
     usage / capacity x vCPUs, use clipped to capacity) under `ratio` of the hour's vCPUs in each of
     the last `hours` hours; rows without CPU capacity are no sample; a repeated (vm, ts) keeps the
     row that reports capacity."""
-    raw = pl.read_parquet(path).with_row_index("row")
-    end = (raw["ts"].max().replace(minute=0, second=0, microsecond=0)) + timedelta(hours=1)
+    last = pl.read_parquet(path, columns=["ts"])["ts"].max()
+    end = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     rows = (
-        raw.sort("vm", "ts", pl.col("cpu_capacity_mhz") <= 0, "row")
-        .unique(["vm", "ts"], keep="first")
-        .filter((pl.col("cpu_capacity_mhz") > 0) & (pl.col("cpu_cores") > 0))
+        cleaned_cpu_samples(path)
         .filter((pl.col("ts") >= start) & (pl.col("ts") < end))
         .with_columns(
             used=pl.min_horizontal("cpu_usage_mhz", "cpu_capacity_mhz")
@@ -93,7 +119,7 @@ def expected_rightsizing(path, ratio=0.2, hours=24, headroom=1.3, min_cores=0.01
 
 
 def test_rightsizing_on_the_real_month_matches_an_independent_computation(trace_run):
-    demo, fleet, con, path, _ = trace_run
+    con, path = trace_run.con, trace_run.path
     expected = expected_rightsizing(path)
     got = dict(
         con.execute(
@@ -109,8 +135,7 @@ def test_rightsizing_on_the_real_month_matches_an_independent_computation(trace_
 
 
 def test_real_month_totals_reconcile_and_cover_every_machine(trace_run):
-    demo, fleet, con, _, _ = trace_run
-    truth = demo.truth()
+    con, truth = trace_run.con, trace_run.demo.truth()
     total, billed = con.execute(
         "select sum(total_cost), sum(billed_amount) from marts.team_bill_monthly"
     ).fetchone()
@@ -125,9 +150,8 @@ def test_real_month_totals_reconcile_and_cover_every_machine(trace_run):
 
 
 def test_import_counts_per_reason_are_the_assets_metadata(trace_run):
-    demo, _, _, path, metadata = trace_run
-    counts = demo.truth()["trace_import"]
-    assert metadata["source"] == path.name
+    counts, metadata = trace_run.demo.truth()["trace_import"], trace_run.metadata
+    assert metadata["source"] == trace_run.path.name
     assert {k: metadata[f"trace_{k}"] for k in counts} == counts
     # Every row read is accounted for: kept, merged into another, or dropped for a stated reason.
     assert counts["rows_read"] == (
@@ -138,3 +162,35 @@ def test_import_counts_per_reason_are_the_assets_metadata(trace_run):
     )
     assert counts["cpu_usage_clipped_to_capacity"] == 49_475
     assert counts["machines"] == 500
+
+
+def _prom(url: str, query: str, at: float) -> list[dict]:
+    r = httpx.get(f"{url}/api/v1/query", params={"query": query, "time": at}, timeout=60)
+    r.raise_for_status()
+    return r.json()["data"]["result"]
+
+
+def test_prometheus_holds_the_traced_samples_and_nothing_in_the_gaps(trace_run):
+    """No usage is invented: per machine, the raw CPU samples in Prometheus are exactly the trace's
+    cleaned samples, and inside the longest gap of a machine there is none."""
+    samples = cleaned_cpu_samples(trace_run.path).with_columns(ts=pl.col("ts").dt.epoch("s"))
+    gaps = (
+        samples.sort("vm", "ts")
+        .with_columns(prev=pl.col("ts").shift().over("vm"))
+        .with_columns(gap=pl.col("ts") - pl.col("prev"))
+        .sort("gap", descending=True, nulls_last=True)
+    )
+    widest = gaps.row(0, named=True)
+    assert widest["gap"] > 6 * 3600  # the real month has machines silent for hours
+    per_vm = samples.group_by("vm").len()
+    short = per_vm.sort("len").row(0, named=True)  # the shortest-lived machine
+    end = trace_run.demo.spec.end.timestamp()
+    span = int(end - trace_run.demo.spec.start.timestamp())
+    for vm in {widest["vm"], short["vm"], 1, 250, 500}:
+        sel = f'{CPU_USAGE}{{container="app",pod=~".*-t{vm:04d}"}}'
+        got = _prom(trace_run.prometheus_url, f"count_over_time({sel}[{span}s])", end)
+        expected = per_vm.filter(pl.col("vm") == vm)["len"].item()
+        assert [int(r["value"][1]) for r in got] == [expected], vm
+    sel = f'{CPU_USAGE}{{container="app",pod=~".*-t{widest["vm"]:04d}"}}'
+    inside = widest["gap"] - 2
+    assert _prom(trace_run.prometheus_url, f"{sel}[{inside}s]", widest["ts"] - 1) == []
