@@ -71,15 +71,36 @@ def run_pipeline(
         )
         timings["sources_seconds"] = time.monotonic() - t0
         if not result.success:
-            raise RuntimeError(f"source run {result.run_id} failed; see the Dagster UI or logs")
+            raise RuntimeError(
+                f"source run {result.run_id} failed ({_failure(result)}); the lake is as it was"
+            )
         t0 = time.monotonic()
         result = defs.resolve_job_def(WAREHOUSE_JOB).execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config
         )
         timings["warehouse_seconds"] = time.monotonic() - t0
         if not result.success:
-            raise RuntimeError(f"warehouse run {result.run_id} failed; the warehouse is unchanged")
+            failed = {e.step_key for e in result.get_step_failure_events()}
+            if failed & {"warehouse_models"} or not failed:
+                state = "the warehouse and the published copy are unchanged"
+            elif "published_warehouse" in failed:
+                state = "the warehouse was rebuilt; the published copy and bills are unchanged"
+            else:
+                state = "the warehouse was rebuilt and published; the bill files are unchanged"
+            raise RuntimeError(
+                f"warehouse run {result.run_id} failed ({_failure(result)}); {state}"
+            )
     return timings
+
+
+def _failure(result) -> str:
+    """The failed steps of a run and the first line of each error."""
+    out = []
+    for e in result.get_step_failure_events():
+        err = e.event_specific_data.error if e.event_specific_data else None
+        first = (err.message.strip().splitlines() or [""])[0][:300] if err else "failed"
+        out.append(f"{e.step_key}: {first}")
+    return "; ".join(out) or "no step failed; see the run's logs"
 
 
 def summary(fleet: Fleet) -> str:

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,8 +33,21 @@ class ConfigError(ValueError):
     """A fleet file that cannot be used, with the file, the key and what is allowed."""
 
 
+# A Prometheus metric name, so that a config value can never splice PromQL into a query.
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _plain_url(v: AnyHttpUrl) -> AnyHttpUrl:
+    """Base URLs only: credentials belong in bearer_token_env, parameters are the client's."""
+    if v.username or v.password:
+        raise ValueError("must not carry user:password@; name a token in bearer_token_env")
+    if v.query or v.fragment:
+        raise ValueError("must be a base URL without ?query or #fragment")
+    return v
 
 
 class Provider(StrEnum):
@@ -50,8 +64,18 @@ class AllocationApi(Strict):
         default=None, description="Name of the environment variable that holds the bearer token"
     )
     verify_tls: bool = True
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="deadline for one whole request, body included"
+    )
     retries: int = Field(default=3, ge=0, le=10)
+    cluster_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The cluster id this API reports in properties.cluster (Kubecost's "
+        "CLUSTER_ID); defaults to the cluster's name. Answers for another cluster are refused.",
+    )
+
+    _url = field_validator("url")(_plain_url)
 
     @property
     def path(self) -> str:
@@ -66,13 +90,20 @@ class PrometheusApi(Strict):
     )
     bearer_token_env: str | None = None
     verify_tls: bool = True
-    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="deadline for one whole request, body included"
+    )
     retries: int = Field(default=3, ge=0, le=10)
     cpu_usage_metric: str = Field(
         default="node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m",
+        pattern=METRIC_NAME,
         description="Gauge of CPU cores used per container (kube-prometheus recording rule)",
     )
-    memory_usage_metric: str = "container_memory_working_set_bytes"
+    memory_usage_metric: str = Field(
+        default="container_memory_working_set_bytes", pattern=METRIC_NAME
+    )
+
+    _url = field_validator("url")(_plain_url)
 
     @field_validator("selector")
     @classmethod
@@ -99,9 +130,9 @@ class TeamMapping(Strict):
     precedence: list[Literal["pod_label", "namespace_label", "namespace_map"]] = Field(
         default_factory=lambda: ["pod_label", "namespace_label", "namespace_map"]
     )
-    default_team: str = "unassigned"
-    product_line_label: str = "product_line"
-    default_product_line: str = "unassigned"
+    default_team: str = Field(default="unassigned", min_length=1)
+    product_line_label: str = Field(default="product_line", min_length=1)
+    default_product_line: str = Field(default="unassigned", min_length=1)
 
     @field_validator("precedence")
     @classmethod
@@ -194,6 +225,7 @@ class Fleet(Strict):
     allocation_rules: AllocationRules = Field(default_factory=AllocationRules)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     paths: Paths = Field(default_factory=Paths)
+    _source: Path | None = PrivateAttr(default=None)
 
     @field_validator("partitions_start")
     @classmethod
@@ -209,7 +241,41 @@ class Fleet(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"cluster names must be unique; repeated: {', '.join(dupes)}")
+        # Two clusters reading one endpoint would bill one cluster's cost twice.
+        for what, key in (
+            ("allocation.url", lambda c: (str(c.allocation.url),)),
+            (
+                "prometheus.url and selector",
+                lambda c: (str(c.prometheus.url), c.prometheus.selector),
+            ),
+        ):
+            seen: dict[tuple, str] = {}
+            for c in self.clusters:
+                k = key(c)
+                if k in seen:
+                    raise ValueError(
+                        f"clusters {seen[k]} and {c.name} have the same {what}; each cluster "
+                        "needs its own endpoint or selector"
+                    )
+                seen[k] = c.name
         return self
+
+    @property
+    def source(self) -> str:
+        return str(self._source) if self._source else "(fleet config)"
+
+    def check_tokens(self, names: list[str] | None = None) -> None:
+        """Fail before any source is read if a named token variable is unset."""
+        for i, c in enumerate(self.clusters):
+            if names is not None and c.name not in names:
+                continue
+            for api in ("allocation", "prometheus"):
+                env = getattr(c, api).bearer_token_env
+                if env and not os.environ.get(env):
+                    raise ConfigError(
+                        f"{self.source}: clusters.{i}.{api}.bearer_token_env ({c.name}): "
+                        f"environment variable {env} is not set or empty"
+                    )
 
     def cluster(self, name: str) -> Cluster:
         for c in self.clusters:
@@ -226,11 +292,29 @@ def _describe(err: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML where a key given twice in one mapping is an error, not a silent overwrite."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key!r} given twice (first at line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_fleet(path: str | Path | None = None) -> Fleet:
     """Read and validate a fleet file; without a path, $FINOPS_FLEET_CONFIG or the demo fleet."""
     path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: fleet configuration file not found") from exc
     except yaml.YAMLError as exc:
@@ -238,9 +322,11 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
-        return Fleet.model_validate(raw)
+        fleet = Fleet.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    fleet._source = path
+    return fleet
 
 
 def bearer_token(env_name: str | None) -> str | None:

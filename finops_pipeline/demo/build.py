@@ -267,7 +267,11 @@ class DemoServers:
         self.prometheus.stop()
         if self.alloc_proc and self.alloc_proc.poll() is None:
             self.alloc_proc.terminate()
-            self.alloc_proc.wait(timeout=20)
+            try:
+                self.alloc_proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.alloc_proc.kill()
+                self.alloc_proc.wait()
         self.alloc_proc = None
 
     def __enter__(self) -> DemoServers:

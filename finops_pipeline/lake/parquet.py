@@ -33,9 +33,14 @@ def write_atomic(frame: pl.DataFrame, path: Path) -> int:
     return path.stat().st_size
 
 
-def asset_glob(lake: Path, asset: str) -> str:
-    return str(lake.resolve() / asset / "cluster=*" / "date=*" / "hour=*.parquet")
+def asset_glob(lake: Path, asset: str, cluster: str = "*") -> str:
+    return str(lake.resolve() / asset / f"cluster={cluster}" / "date=*" / "hour=*.parquet")
 
 
-def has_files(lake: Path, asset: str) -> bool:
-    return any((lake / asset).glob("cluster=*/date=*/hour=*.parquet"))
+def has_files(lake: Path, asset: str, cluster: str = "*") -> bool:
+    return any((lake / asset).glob(f"cluster={cluster}/date=*/hour=*.parquet"))
+
+
+def lake_clusters(lake: Path, asset: str) -> list[str]:
+    """Clusters with a folder under the asset."""
+    return sorted(p.name.removeprefix("cluster=") for p in (lake / asset).glob("cluster=*"))

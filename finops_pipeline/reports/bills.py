@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +29,18 @@ COLUMNS = (
 )
 
 
+# Control characters other than tab, newline and carriage return: XML 1.0 (and so .xlsx) cannot
+# hold them. They are shown as \xNN in both files, so the CSV and the workbook say the same.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def safe_text(value: object) -> object:
-    """Team names come from pod labels: keep a spreadsheet from reading one as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """Team names come from pod labels: keep a spreadsheet from reading one as a formula, and
+    keep characters no workbook can hold visible instead of failing the bills."""
+    if not isinstance(value, str):
+        return value
+    value = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
@@ -49,46 +59,60 @@ def write_team_bills(fleet: Fleet) -> list[Path]:
     months: dict[str, list[tuple]] = {}
     for r in rows:
         months.setdefault(r[0], []).append(r)
-    written: list[Path] = []
-    for month, bill in months.items():
-        csv_path = out_dir / f"team_bill_{month}.csv"
-        tmp = csv_path.with_name(f".{csv_path.name}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(COLUMNS)
-            for r in bill:
-                w.writerow([safe_text(v) for v in r])
-        os.replace(tmp, csv_path)
-        written.append(csv_path)
+    # Every file is written under a temporary name first; only when all are written are they
+    # renamed into place, so a failure leaves the previous bills, CSV and workbook alike.
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for month, bill in months.items():
+            _write_month(out_dir, month, bill, staged)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return [path for _, path in staged]
 
-        xlsx_path = out_dir / f"team_bill_{month}.xlsx"
-        wb = Workbook()
-        ws = wb.active
-        ws.title = f"Team bill {month}"
-        ws.append(list(COLUMNS))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _write_month(out_dir: Path, month: str, bill: list[tuple], staged: list) -> None:
+    csv_path = out_dir / f"team_bill_{month}.csv"
+    tmp = _tmp(csv_path)
+    staged.append((tmp, csv_path))
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
         for r in bill:
-            ws.append([float(v) if isinstance(v, Decimal) else safe_text(v) for v in r])
-        total_row = len(bill) + 2
-        ws.cell(row=total_row, column=2, value="total").font = Font(bold=True)
-        ws.cell(row=total_row, column=8, value=f"=SUM(H2:H{total_row - 1})").font = Font(bold=True)
-        for col in "CDEFGH":
-            for row in range(2, total_row + 1):
-                ws[f"{col}{row}"].number_format = "#,##0.00"
-        ws.column_dimensions["B"].width = 22
-        chart = BarChart()
-        chart.type = "bar"
-        chart.title = f"Billed per team, {month} ({bill[0][-1]})"
-        chart.y_axis.title = bill[0][-1]
-        chart.add_data(
-            Reference(ws, min_col=8, min_row=1, max_row=total_row - 1), titles_from_data=True
-        )
-        chart.set_categories(Reference(ws, min_col=2, min_row=2, max_row=total_row - 1))
-        chart.height, chart.width = 9, 18
-        ws.add_chart(chart, "K2")
-        tmp = xlsx_path.with_name(f".{xlsx_path.name}.{uuid.uuid4().hex}.tmp")
-        wb.save(tmp)
-        os.replace(tmp, xlsx_path)
-        written.append(xlsx_path)
-    return written
+            w.writerow([safe_text(v) for v in r])
+
+    xlsx_path = out_dir / f"team_bill_{month}.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"Team bill {month}"
+    ws.append(list(COLUMNS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in bill:
+        ws.append([float(v) if isinstance(v, Decimal) else safe_text(v) for v in r])
+    total_row = len(bill) + 2
+    ws.cell(row=total_row, column=2, value="total").font = Font(bold=True)
+    ws.cell(row=total_row, column=8, value=f"=SUM(H2:H{total_row - 1})").font = Font(bold=True)
+    for col in "CDEFGH":
+        for row in range(2, total_row + 1):
+            ws[f"{col}{row}"].number_format = "#,##0.00"
+    ws.column_dimensions["B"].width = 22
+    chart = BarChart()
+    chart.type = "bar"
+    chart.title = f"Billed per team, {month} ({bill[0][-1]})"
+    chart.y_axis.title = bill[0][-1]
+    chart.add_data(
+        Reference(ws, min_col=8, min_row=1, max_row=total_row - 1), titles_from_data=True
+    )
+    chart.set_categories(Reference(ws, min_col=2, min_row=2, max_row=total_row - 1))
+    chart.height, chart.width = 9, 18
+    ws.add_chart(chart, "K2")
+    tmp = _tmp(xlsx_path)
+    staged.append((tmp, xlsx_path))
+    wb.save(tmp)

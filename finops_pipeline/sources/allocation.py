@@ -82,6 +82,21 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 # Kubecost rounds each component to 6 decimals in its JSON; beyond this, the parts and the total
 # disagree for a reason worth counting.
 TOTAL_TOLERANCE = Decimal("0.00001")
+# The lake keeps money as Decimal(38, 18): 20 digits before the point. Larger is not a cost.
+MAX_COST = Decimal(10) ** 20
+QUANTITIES = (
+    "minutes",
+    "cpuCoreRequestAverage",
+    "cpuCoreUsageAverage",
+    "cpuCoreHours",
+    "ramByteRequestAverage",
+    "ramByteUsageAverage",
+    "ramByteHours",
+    "gpuHours",
+    "pvByteHours",
+    "networkTransferBytes",
+    "networkReceiveBytes",
+)
 
 
 class Window(msgspec.Struct):
@@ -171,9 +186,27 @@ COST_PAIRS = (
 
 
 def _ts(text: str | None) -> datetime | None:
+    """RFC 3339 as the API writes it; ValueError names the text when it is not a time."""
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise ValueError(f"not a timestamp: {text[:40]!r}") from None
+
+
+def _money_problem(a: Allocation) -> str | None:
+    """NaN, infinite or out-of-range money anywhere in the allocation, named by field."""
+    values = [(f, getattr(a, f)) for f in Allocation.__struct_fields__]
+    values += [(f"pvs.{k}.cost", v.cost) for k, v in (a.pvs or {}).items()]
+    values += [(f"lbAllocations.{k}.cost", v.cost) for k, v in (a.lbAllocations or {}).items()]
+    for name, v in values:
+        if isinstance(v, Decimal):
+            if not v.is_finite():
+                return f"non_finite_cost: {name}={v}"
+            if abs(v) >= MAX_COST:
+                return f"cost_out_of_range: {name}={v:.6e} exceeds 1e20"
+    return None
 
 
 def _kind(name: str) -> str:
@@ -191,13 +224,25 @@ class Decoded:
     rows: pl.DataFrame
     quarantine: pl.DataFrame
     counts: Counter = field(default_factory=Counter)
+    # Hours whose set was not the hour asked for (a daily set, say): no answer for that hour.
+    unanswered: set[datetime] = field(default_factory=set)
 
 
-def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta) -> Decoded:
+def decode(
+    body: bytes,
+    cluster: str,
+    requested_start: datetime,
+    step: timedelta,
+    steps: int | None = None,
+    expected_cluster: str | None = None,
+) -> Decoded:
     """Turn one response body into allocation rows and quarantined rows with their reasons.
 
     Rows are tied to the step they were asked for: a set whose window is not one requested step
-    (Kubecost answers old hours with daily sets) is quarantined, never spread or double counted.
+    (Kubecost answers old hours with daily sets) is quarantined under the hour asked for, never
+    spread or double counted, and that hour is reported as not answered. With `steps`, an answer
+    with fewer sets than asked is an error; with `expected_cluster`, so is an allocation whose
+    `properties.cluster` names another cluster.
     """
     try:
         env = msgspec.json.decode(body, type=Envelope)
@@ -209,18 +254,26 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
         raise AllocationApiError(f"{cluster}: API answered code {env.code}: {env.message or ''}")
     if env.data is None:
         raise AllocationApiError(f"{cluster}: response has no data array")
+    if steps is not None and len(env.data) < steps:
+        raise AllocationApiError(
+            f"{cluster}: asked for {steps} sets of {step} from "
+            f"{requested_start:%Y-%m-%dT%H:%M:%SZ}, the answer has {len(env.data)}; "
+            "an incomplete answer is not used"
+        )
 
     rows: list[dict] = []
     bad: list[dict] = []
     counts: Counter = Counter()
+    unanswered: set[datetime] = set()
     dec = msgspec.json.Decoder(type=Allocation)
     for i, aset in enumerate(env.data):
         set_start = requested_start + i * step
         if not aset:
             counts["empty_set"] += 1
             continue
+        usable_before, mismatched = len(rows), 0
         for key, raw in aset.items():
-            text = bytes(raw).decode()
+            text = bytes(raw).decode("utf-8", "replace")
 
             def reject(reason: str, when: datetime = set_start, key: str = key, text: str = text):
                 bad.append(
@@ -242,19 +295,42 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
             if a.name is None and a.totalCost is None and a.properties is None:
                 reject("empty_allocation: object has no name, properties or costs")
                 continue
+            p = a.properties or Properties()
+            if expected_cluster and p.cluster and p.cluster != expected_cluster:
+                raise AllocationApiError(
+                    f"{cluster}: the allocation API answered for cluster {p.cluster!r}, not "
+                    f"{expected_cluster!r}: check allocation.url, or set allocation.cluster_id "
+                    "to the id this API reports"
+                )
             win = a.window or Window()
-            w_start, w_end = _ts(win.start), _ts(win.end)
+            try:
+                w_start, w_end = _ts(win.start), _ts(win.end)
+                a_start, a_end = _ts(a.start), _ts(a.end)
+            except ValueError as exc:
+                reject(f"malformed_allocation: {exc}")
+                continue
             if w_start is None or w_end is None:
                 w_start, w_end = set_start, set_start + step
             if w_end - w_start != step or w_start != set_start:
+                mismatched += 1
                 reject(
                     f"window_mismatch: set covers {win.start}..{win.end}, asked for "
-                    f"{set_start:%Y-%m-%dT%H:%M:%SZ} + {step}",
-                    w_start,
+                    f"{set_start:%Y-%m-%dT%H:%M:%SZ} + {step}"
                 )
                 continue
             if a.totalCost is None:
                 reject("missing_total_cost: totalCost is null or absent (NaN upstream)")
+                continue
+            problem = _money_problem(a)
+            if problem:
+                reject(problem)
+                continue
+            negative_q = [f for f in QUANTITIES if (getattr(a, f) or 0) < 0]
+            if negative_q:
+                reject(f"negative_quantity: {', '.join(negative_q)} below zero")
+                continue
+            if (a.minutes or 0) > step.total_seconds() / 60:
+                reject(f"minutes_beyond_window: {a.minutes} minutes in a {step} set")
                 continue
             name = a.name or key
             kind = _kind(name)
@@ -266,9 +342,15 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
             parts = sum((v or Decimal(0) for v in costs.values()), Decimal(0))
             parts += (a.sharedCost or Decimal(0)) + (a.externalCost or Decimal(0))
             gap = a.totalCost - parts
+            if a.totalCost < 0 and kind != "idle" and gap < -TOTAL_TOLERANCE:
+                # Adjustments may take a total below zero; the parts must then say so.
+                reject(
+                    f"negative_cost: totalCost {a.totalCost} is below zero and "
+                    f"{-gap} below its parts"
+                )
+                continue
             if abs(gap) > TOTAL_TOLERANCE:
                 counts["total_differs_from_parts"] += 1
-            p = a.properties or Properties()
             rows.append(
                 {
                     "cluster": cluster,
@@ -288,8 +370,8 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
                         {"key": k, "value": v} for k, v in (p.namespaceLabels or {}).items()
                     ],
                     "services": p.services or [],
-                    "start": _ts(a.start),
-                    "end": _ts(a.end),
+                    "start": a_start,
+                    "end": a_end,
                     "minutes": a.minutes,
                     "cpu_core_request_average": a.cpuCoreRequestAverage,
                     "cpu_core_usage_average": a.cpuCoreUsageAverage,
@@ -328,10 +410,13 @@ def decode(body: bytes, cluster: str, requested_start: datetime, step: timedelta
                 }
             )
             counts["rows"] += 1
+        if mismatched and len(rows) == usable_before:
+            unanswered.add(set_start)
     return Decoded(
         rows=pl.DataFrame(rows, schema=SCHEMA),
         quarantine=pl.DataFrame(bad, schema=QUARANTINE_SCHEMA),
         counts=counts,
+        unanswered=unanswered,
     )
 
 

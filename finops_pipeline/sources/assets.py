@@ -42,7 +42,8 @@ def _raw_asset(fleet, name, ingester, description, partitions) -> dg.AssetsDefin
         "great_expectations_suite",
         asset=f"raw_{name}",
         blocking=True,
-        description=f"Great Expectations suite raw_{name} over every row this run wrote",
+        description=f"Great Expectations suite raw_{name} over every row of the run, before any "
+        "file is written: a failure fails the run and leaves the lake as it was",
     )
 
     @dg.asset(
@@ -58,13 +59,15 @@ def _raw_asset(fleet, name, ingester, description, partitions) -> dg.AssetsDefin
     def _asset(context: dg.AssetExecutionContext):
         t0 = time.monotonic()
         report = None
-        for cluster_name, hours in hours_by_cluster(context.partition_keys).items():
+        by_cluster = hours_by_cluster(context.partition_keys)
+        fleet.check_tokens(list(by_cluster))
+        for cluster_name, hours in by_cluster.items():
             cluster = fleet.cluster(cluster_name)
             r = ingester(fleet, cluster, hours)
             context.log.info(
                 f"raw_{name} {cluster_name}: {len(hours)} hours "
                 f"({hours[0]:%Y-%m-%d %H:00}..{hours[-1]:%Y-%m-%d %H:00}), {r.rows} rows, "
-                f"{r.quarantined} quarantined, {r.empty_hours} empty hours, {r.bytes} bytes; "
+                f"{r.quarantined} quarantined, {r.empty_hours} empty hours; "
                 f"reasons {dict(r.counts)}"
             )
             if report is None:
@@ -75,6 +78,13 @@ def _raw_asset(fleet, name, ingester, description, partitions) -> dg.AssetsDefin
             pl.concat(report.frames, how="vertical_relaxed") if report.frames else pl.DataFrame()
         )
         v = validate(name, frame)
+        if not v.success:
+            raise dg.Failure(
+                description=f"raw_{name}: Great Expectations suite failed on {v.rows} rows, "
+                f"nothing was written: {'; '.join(v.failed)}",
+                metadata={"failed": dg.MetadataValue.json(v.failed), "rows": v.rows},
+            )
+        ingest.write(report)
         seconds = round(time.monotonic() - t0, 2)
         yield dg.MaterializeResult(
             metadata={

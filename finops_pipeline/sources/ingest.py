@@ -1,4 +1,9 @@
-"""Ingest one cluster's hours from a source into the lake: fetch once, write one file per hour."""
+"""Ingest one cluster's hours from a source into the lake: fetch once, one file per hour.
+
+Ingestion stages its files in memory; `write` puts them in the lake only after the caller has
+checked every row of the run, so a run that fails (a bad answer, a failed check, a missing token
+on the last cluster) leaves the lake as it was.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -32,6 +38,7 @@ class IngestReport:
     empty_hours: int = 0
     counts: Counter = field(default_factory=Counter)
     frames: list[pl.DataFrame] = field(default_factory=list)
+    pending: list[tuple[Path, pl.DataFrame]] = field(default_factory=list)
 
     def merge(self, other: IngestReport) -> None:
         self.files += other.files
@@ -41,6 +48,15 @@ class IngestReport:
         self.empty_hours += other.empty_hours
         self.counts.update(other.counts)
         self.frames.extend(other.frames)
+        self.pending.extend(other.pending)
+
+
+def write(report: IngestReport) -> None:
+    """Write the staged partitions, each atomically (temporary name, then rename)."""
+    for path, frame in report.pending:
+        report.bytes += write_atomic(frame, path)
+        report.files += 1
+    report.pending.clear()
 
 
 def runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
@@ -54,7 +70,7 @@ def runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def _write_hours(
+def _stage_hours(
     fleet: Fleet,
     asset: str,
     cluster: str,
@@ -63,7 +79,10 @@ def _write_hours(
     quarantine: pl.DataFrame | None,
     time_col: str,
     report: IngestReport,
+    unanswered: set[datetime] = frozenset(),
 ) -> None:
+    """Stage one file per requested hour (and its quarantine file). An hour the source did not
+    answer for keeps its previous file; its quarantined rows are still written."""
     lake = fleet.paths.lake
     by_hour = {k[0]: g for k, g in frame.group_by(time_col)} if frame.height else {}
     q_by_hour = (
@@ -72,23 +91,29 @@ def _write_hours(
         else {}
     )
     for h in hours:
-        part = by_hour.get(h, frame.clear())
-        if part.height == 0:
-            report.empty_hours += 1
-        report.bytes += write_atomic(part, partition_path(lake, asset, cluster, h))
-        report.files += 1
-        report.rows += part.height
-        report.frames.append(part)
         if quarantine is not None:
             q = q_by_hour.get(h, quarantine.clear())
             # Always written, so a re-run that quarantines nothing clears an old quarantine.
-            write_atomic(q, partition_path(lake, f"{asset}_quarantine", cluster, h))
+            report.pending.append((partition_path(lake, f"{asset}_quarantine", cluster, h), q))
             report.quarantined += q.height
-    outside = set(by_hour) - set(hours)
-    if outside:
-        n = sum(by_hour[h].height for h in outside)
-        report.counts["rows_outside_requested_hours"] += n
-        log.warning("%s %s: %d rows for hours not requested were not written", asset, cluster, n)
+        if h in unanswered:
+            report.counts["hours_not_answered_kept_previous"] += 1
+            log.warning("%s %s %s: no answer for this hour; previous file kept", asset, cluster, h)
+            continue
+        part = by_hour.get(h, frame.clear())
+        if part.height == 0:
+            report.empty_hours += 1
+        report.pending.append((partition_path(lake, asset, cluster, h), part))
+        report.rows += part.height
+        report.frames.append(part)
+    for what, groups in (("rows", by_hour), ("quarantined rows", q_by_hour)):
+        outside = set(groups) - set(hours)
+        if outside:
+            n = sum(groups[h].height for h in outside)
+            report.counts[f"{what.replace(' ', '_')}_outside_requested_hours"] += n
+            log.warning(
+                "%s %s: %d %s for hours not requested, not written", asset, cluster, n, what
+            )
 
 
 def ingest_allocation(fleet: Fleet, cluster: Cluster, hours: list[datetime]) -> IngestReport:
@@ -99,9 +124,11 @@ def ingest_allocation(fleet: Fleet, cluster: Cluster, hours: list[datetime]) -> 
             stop = min(t + ALLOCATION_HOURS_PER_REQUEST * HOUR, end)
             t0 = time.monotonic()
             body = allocation.fetch(cluster, t, stop)
-            decoded = allocation.decode(body, cluster.name, t, HOUR)
+            steps = int((stop - t) / HOUR)
+            expected = cluster.allocation.cluster_id or cluster.name
+            decoded = allocation.decode(body, cluster.name, t, HOUR, steps, expected)
             chunk = [h for h in hours if t <= h < stop]
-            _write_hours(
+            _stage_hours(
                 fleet,
                 "allocation",
                 cluster.name,
@@ -110,6 +137,7 @@ def ingest_allocation(fleet: Fleet, cluster: Cluster, hours: list[datetime]) -> 
                 decoded.quarantine,
                 "window_start",
                 report,
+                decoded.unanswered,
             )
             report.counts.update(decoded.counts)
             log.info(
@@ -132,7 +160,7 @@ def ingest_utilization(fleet: Fleet, cluster: Cluster, hours: list[datetime]) ->
         for start, end in runs(hours):
             frame, quarantine, counts = utilization.collect(client, start, end)
             chunk = [h for h in hours if start <= h < end]
-            _write_hours(
+            _stage_hours(
                 fleet, "utilization", cluster.name, chunk, frame, quarantine, "hour_start", report
             )
             report.counts.update(counts)
@@ -145,6 +173,6 @@ def ingest_inventory(fleet: Fleet, cluster: Cluster, hours: list[datetime]) -> I
         for start, end in runs(hours):
             frame, counts = inventory.collect(client, start, end)
             chunk = [h for h in hours if start <= h < end]
-            _write_hours(fleet, "inventory", cluster.name, chunk, frame, None, "hour_start", report)
+            _stage_hours(fleet, "inventory", cluster.name, chunk, frame, None, "hour_start", report)
             report.counts.update(counts)
     return report

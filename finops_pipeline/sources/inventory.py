@@ -5,6 +5,7 @@ An object is in an hour's snapshot when any of its series had a sample in that h
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import datetime
 
@@ -104,6 +105,11 @@ def collect(
             }
             for label, col in columns.items():
                 row[col] = p.labels.get(label)
+            numeric = kind in ("endpoint", "persistentvolume_capacity")
+            if numeric and (not math.isfinite(p.value) or p.value < 0):
+                # Counts and capacities are whole and finite; anything else is dropped, counted.
+                counts[f"{kind}_invalid_value_dropped"] += 1
+                continue
             if kind == "endpoint":
                 row["ready_endpoints"] = int(p.value)
             if kind.startswith("persistentvolume") and kind != "persistentvolumeclaim":

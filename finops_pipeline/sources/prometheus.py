@@ -58,6 +58,12 @@ def parse_matrix(body: bytes, what: str) -> list[PromSeries]:
         raise PrometheusQueryError(f"{what}: response is not Prometheus JSON: {exc}") from None
     if resp.status != "success":
         raise PrometheusQueryError(f"{what}: {resp.errorType or 'error'}: {resp.error or ''}")
+    if resp.warnings:
+        # Thanos, Mimir and federated setups warn when some stores did not answer: the numbers
+        # would be short, and a short cost is worse than a failed run that can be retried.
+        raise PrometheusQueryError(
+            f"{what}: answer came with warnings, not used: {'; '.join(resp.warnings)[:500]}"
+        )
     if resp.data is None or resp.data.resultType != "matrix":
         kind = resp.data.resultType if resp.data else "nothing"
         raise PrometheusQueryError(f"{what}: expected a matrix, got {kind}")
@@ -110,5 +116,11 @@ class PrometheusClient:
             for s in parse_matrix(body, what):
                 for ts, text in s.values:
                     hour = datetime.fromtimestamp(math.floor(ts / HOUR) * HOUR, UTC)
-                    points.append(Point(s.metric, hour, float(text), text))
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        raise PrometheusQueryError(
+                            f"{what}: sample value {text[:40]!r} at {ts} is not a number"
+                        ) from None
+                    points.append(Point(s.metric, hour, value, text))
         return points

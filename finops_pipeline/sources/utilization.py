@@ -72,6 +72,10 @@ def measures(client: PrometheusClient) -> dict[str, str]:
     }
 
 
+def _reasons(bad: dict, key: tuple) -> list[str]:
+    return [r.split(": ", 1)[1] for r in bad[key]["reasons"]] if key in bad else []
+
+
 def collect(
     client: PrometheusClient, start: datetime, end: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counter]:
@@ -93,7 +97,10 @@ def collect(
             if p.labels.get("node"):
                 row.setdefault("node", p.labels["node"])
             problem = None
-            if math.isnan(p.value) or math.isinf(p.value):
+            if column in row or any(r.startswith(f"{column}=") for r in _reasons(bad, key)):
+                # Two series for one container: two scrapes of it, or a selector too wide.
+                problem = f"duplicate_series: {column} answered twice"
+            elif math.isnan(p.value) or math.isinf(p.value):
                 problem = f"non_finite_value: {column}={p.text}"
             elif p.value < 0:
                 problem = f"negative_value: {column}={p.text}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from finops_pipeline.config import Fleet
-from finops_pipeline.lake.parquet import asset_glob, has_files
+from finops_pipeline.lake.parquet import asset_glob, has_files, lake_clusters
 from finops_pipeline.warehouse.sqlmodels import (
     Model,
     build,
@@ -21,6 +22,7 @@ from finops_pipeline.warehouse.sqlmodels import (
 )
 
 RAW_ASSETS = ("allocation", "utilization", "inventory")
+log = logging.getLogger(__name__)
 
 
 class WarehouseCheckError(RuntimeError):
@@ -43,14 +45,25 @@ class BuildResult:
 
 
 def sources(fleet: Fleet) -> dict[tuple[str, str], str]:
+    """Raw sources read the lake of the clusters in the fleet file only: a cluster renamed or
+    removed there leaves its old files in the lake, and they must not be counted again."""
     lake = fleet.paths.lake
     out: dict[tuple[str, str], str] = {}
     for asset in RAW_ASSETS:
-        if not has_files(lake, asset):
+        globs = [
+            asset_glob(lake, asset, c.name)
+            for c in fleet.clusters
+            if has_files(lake, asset, c.name)
+        ]
+        if not globs:
             raise FileNotFoundError(
                 f"no {asset} partitions in {lake}: materialize the raw_{asset} asset first"
             )
-        out[("raw", asset)] = f"read_parquet('{asset_glob(lake, asset)}', union_by_name = true)"
+        stray = sorted(set(lake_clusters(lake, asset)) - {c.name for c in fleet.clusters})
+        if stray:
+            log.warning("lake %s holds clusters not in the fleet file, not built: %s", asset, stray)
+        listed = ", ".join("'" + g.replace("'", "''") + "'" for g in globs)
+        out[("raw", asset)] = f"read_parquet([{listed}], union_by_name = true)"
     for table in (
         "rules",
         "clusters",

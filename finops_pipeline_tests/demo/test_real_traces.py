@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -136,11 +136,16 @@ def test_rightsizing_on_the_real_month_matches_an_independent_computation(trace_
 
 def test_real_month_totals_reconcile_and_cover_every_machine(trace_run):
     con, truth = trace_run.con, trace_run.demo.truth()
-    total, billed = con.execute(
-        "select sum(total_cost), sum(billed_amount) from marts.team_bill_monthly"
-    ).fetchone()
-    assert total == Decimal(truth["fleet_total_cost"])
-    assert billed == round(Decimal(truth["fleet_total_cost"]), 2)
+    months = con.execute(
+        "select month, sum(total_cost), sum(billed_amount) from marts.team_bill_monthly "
+        "group by month order by month"
+    ).fetchall()
+    # The trace starts 2013-06-30 22:00 UTC: two hours of June, then July.
+    assert [m[0] for m in months] == ["2013-06", "2013-07"]
+    assert sum(m[1] for m in months) == Decimal(truth["fleet_total_cost"])
+    for _, total, billed in months:
+        # each month's bills add up to its total rounded half away from zero, to the cent
+        assert billed == total.quantize(Decimal("0.01"), ROUND_HALF_UP)
     machines = con.execute(
         "select count(distinct controller) from marts.cost_utilization_hourly"
     ).fetchone()[0]

@@ -172,3 +172,76 @@ def test_a_body_that_is_no_allocation_envelope_is_an_error(raw):
 def test_malformed_allocation_is_quarantined_with_the_decoder_message():
     d = decode(body({"a": alloc(totalCost="lots")}), "c1", T0, H)
     assert d.quarantine["reason"][0].startswith("malformed_allocation")
+
+
+# Bad input: each case names the reason the row is quarantined with, or the error raised.
+
+
+@pytest.mark.parametrize("text", ['"NaN"', '"Infinity"', '"-Infinity"'])
+def test_non_finite_cost_text_is_quarantined_with_the_field(text):
+    raw = json.dumps({"x": alloc(cpuCost=0)}).replace('"cpuCost": 0', f'"cpuCost": {text}')
+    d = decode(body(json.loads(raw)), "c1", T0, H)
+    assert d.rows.height == 0
+    assert d.quarantine["reason"][0].startswith("non_finite_cost: cpuCost=")
+    assert d.counts["non_finite_cost"] == 1
+
+
+def test_non_finite_volume_cost_is_quarantined():
+    a = alloc(pvs={"pvc-1": {"byteHours": 1.0, "cost": "NaN"}})
+    d = decode(body({"x": a}), "c1", T0, H)
+    assert d.quarantine["reason"].to_list() == ["non_finite_cost: pvs.pvc-1.cost=NaN"]
+
+
+def test_a_cost_too_large_for_the_lake_is_quarantined_not_nulled():
+    d = decode(body({"x": alloc(totalCost=123456789012345678901.5)}), "c1", T0, H)
+    assert d.rows.height == 0
+    assert d.quarantine["reason"][0].startswith("cost_out_of_range: totalCost=1.234568e+20")
+
+
+def test_an_unreadable_timestamp_is_quarantined():
+    a = alloc(window={"start": "yesterday", "end": "today"})
+    d = decode(body({"x": a}), "c1", T0, H)
+    assert d.quarantine["reason"][0] == "malformed_allocation: not a timestamp: 'yesterday'"
+
+
+def test_negative_quantities_and_overlong_minutes_are_quarantined():
+    d = decode(
+        body({"a": alloc(cpuCoreHours=-50.0), "b": alloc(name="b", minutes=90)}), "c1", T0, H
+    )
+    assert sorted(d.quarantine["reason"]) == [
+        "minutes_beyond_window: 90.0 minutes in a 1:00:00 set",
+        "negative_quantity: cpuCoreHours below zero",
+    ]
+
+
+def test_a_negative_total_the_parts_do_not_explain_is_quarantined():
+    d = decode(body({"x": alloc(totalCost=-100.0)}), "c1", T0, H)
+    assert d.rows.height == 0
+    assert d.quarantine["reason"][0].startswith("negative_cost: totalCost -100.0 is below zero")
+    # A downward adjustment may take a total below zero: the parts say so, and the row is kept.
+    adjusted = alloc(cpuCost=0.01, cpuCostAdjustment=-0.02, ramCost=0, totalCost=-0.01)
+    d = decode(body({"x": adjusted}), "c1", T0, H)
+    assert d.rows["total_cost"].to_list() == [Decimal("-0.01")]
+
+
+def test_an_answer_for_another_cluster_is_an_error():
+    with pytest.raises(AllocationApiError, match="answered for cluster 'c1', not 'idc-fra'"):
+        decode(body({"x": alloc()}), "idc-fra", T0, H, expected_cluster="idc-fra")
+    assert decode(body({"x": alloc()}), "c1", T0, H, expected_cluster="c1").rows.height == 1
+
+
+def test_an_answer_with_fewer_sets_than_asked_is_an_error():
+    with pytest.raises(AllocationApiError, match="asked for 2 sets .* the answer has 1"):
+        decode(body({"x": alloc()}), "c1", T0, H, steps=2)
+
+
+def test_a_daily_set_for_an_hour_leaves_the_hour_unanswered_and_files_its_rows_there():
+    daily = alloc(window={"start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z"})
+    next_hour = alloc(
+        name="y", window={"start": "2026-11-02T06:00:00Z", "end": "2026-11-02T07:00:00Z"}
+    )
+    d = decode(body({"x": daily}, {"y": next_hour}), "c1", T0, H, steps=2)
+    assert d.unanswered == {T0}
+    assert d.quarantine["window_start"].to_list() == [T0]
+    assert d.quarantine["reason"][0].startswith("window_mismatch: set covers 2026-11-02T00:00:00Z")
+    assert d.rows["window_start"].to_list() == [T0 + H]
