@@ -61,6 +61,11 @@ def run_pipeline(
     # The console shows what this level lets through; every event is in the instance regardless.
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     with dg.DagsterInstance.get() as instance:
+        # A run over many partitions records thousands of events; by default dagster-postgres
+        # opens a new connection for each. Hold pooled connections instead, as the webserver does.
+        instance.optimize_for_webserver(
+            statement_timeout=120_000, pool_recycle=3600, max_overflow=4
+        )
         if workloads is not None:
             instance.report_runless_asset_event(
                 dg.AssetMaterialization(DEMO_WORKLOADS.key, metadata=workloads)
@@ -231,24 +236,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(summary(fleet))
     print(f"Ground truth: {demo.truth_path}")
-    print("See the runs: finops-pipeline dev  (Dagster UI on http://127.0.0.1:3000)")
+    print(f"See the runs: {_self_command()} dev  (Dagster UI on http://127.0.0.1:3000)")
     return 0
+
+
+def _self_command() -> str:
+    """How this command was called, so the hint printed works as typed (.venv/bin/...)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "finops-pipeline":
+        try:
+            return str(argv0.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0)
+    return "finops-pipeline"
+
+
+def _hour(text: str, what: str) -> datetime:
+    """An ISO time on the hour; without an offset it is UTC, with one it is converted to UTC."""
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not an ISO time such as 2026-11-02T00:00") from None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    if t.minute or t.second or t.microsecond:
+        raise ValueError(f"{what} {text!r} is not on the hour; partitions are whole hours")
+    return t
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from finops_pipeline.postgres import LocalPostgres
 
     fleet = load_fleet(args.config)
-    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
-    end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
+    start, end = _hour(args.start, "--start"), _hour(args.end, "--end")
+    if end <= start:
+        raise ValueError(
+            f"--end {end:%Y-%m-%dT%H:%M}Z must be after --start {start:%Y-%m-%dT%H:%M}Z"
+        )
+    if start < fleet.partitions_start:
+        raise ValueError(
+            f"--start {start:%Y-%m-%dT%H:%M}Z is before the fleet's partitions_start "
+            f"{fleet.partitions_start:%Y-%m-%dT%H:%M}Z ({args.config})"
+        )
     data_dir = fleet.paths.data_dir.resolve()
+    config = Path(args.config).resolve()
     if os.environ.get("FINOPS_DAGSTER_PG_URL"):
         dagster_env(data_dir, os.environ["FINOPS_DAGSTER_PG_URL"])
-        run_pipeline(Path(args.config).resolve(), start, end)
+        run_pipeline(config, start, end, log_level=args.log_level)
     else:
         with LocalPostgres(data_dir / "dagster" / "postgres") as pg:
             dagster_env(data_dir, pg.url)
-            run_pipeline(Path(args.config).resolve(), start, end)
+            run_pipeline(config, start, end, log_level=args.log_level)
     print(summary(fleet))
     return 0
 
@@ -260,11 +297,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
     runtime = data_dir / "demo-run" / "fleet.runtime.yaml"
     if args.config:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+        # The fleet's own Dagster storage, the one `run --config` records into.
+        data_dir = load_fleet(args.config).paths.data_dir.resolve()
     elif runtime.exists():
         os.environ[CONFIG_ENV] = str(runtime)
     with LocalPostgres(data_dir / "dagster" / "postgres") as pg:
         dagster_env(data_dir, pg.url)
         cmd = [
+            sys.executable,
+            "-m",
             "dagster",
             "dev",
             "-w",
@@ -274,7 +315,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
             "-p",
             str(args.port),
         ]
-        return subprocess.call(cmd, cwd=ROOT)
+        print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and its storage)")
+        try:
+            return subprocess.call(cmd, cwd=ROOT)
+        except KeyboardInterrupt:
+            return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,12 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the job for a fleet file over [start, end)")
     r.add_argument("--config", required=True)
-    r.add_argument("--start", required=True, help="first hour, UTC, e.g. 2026-11-02T00:00")
-    r.add_argument("--end", required=True, help="end hour (exclusive), UTC")
+    r.add_argument(
+        "--start", required=True, help="first hour, e.g. 2026-11-02T00:00 (UTC unless an offset)"
+    )
+    r.add_argument("--end", required=True, help="end hour (exclusive), same form")
+    r.add_argument("--log-level", default="INFO", help="Dagster console log level")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("dev", help="start Dagster storage and the Dagster UI on 127.0.0.1")
     v.add_argument("--config", help="fleet file (default: the last demo's, else the demo fleet)")
-    v.add_argument("--data-dir", default="data")
+    v.add_argument("--data-dir", default="data", help="ignored with --config: the fleet's is used")
     v.add_argument("--port", type=int, default=3000)
     v.set_defaults(func=cmd_dev)
     args = p.parse_args(argv)
@@ -301,9 +349,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=Warning, module="dagster")
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        # A failed run: its message names the failed steps and their first error line; the
+        # whole story is in the Dagster instance (`finops-pipeline dev`).
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

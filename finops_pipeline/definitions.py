@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from finops_pipeline.config import load_fleet
@@ -21,6 +23,11 @@ DEMO_WORKLOADS = dg.AssetSpec(
     description="Workloads behind the demo Prometheus and allocation API, simulated or imported "
     "from a trace file; each materialization's metadata holds the import's counts per reason.",
 )
+
+
+# BackfillPolicy.single_run is deliberate (one API request per range of hours); Dagster calls the
+# parameter beta and would warn on every load of these definitions.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
 def build_definitions() -> dg.Definitions:

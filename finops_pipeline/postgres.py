@@ -35,10 +35,11 @@ class LocalPostgres:
     PostgreSQL refuses to run as root; as root the server runs as the `postgres` system user.
     """
 
-    def __init__(self, datadir: Path, port: int | None = None):
+    def __init__(self, datadir: Path, port: int | None = None, remove_on_stop: bool = False):
         self.datadir = datadir.resolve()
         self.port = port or free_port()
         self.user = "postgres"
+        self.remove_on_stop = remove_on_stop  # for throwaway instances, e.g. a test session
 
     @property
     def url(self) -> str:
@@ -113,7 +114,11 @@ class LocalPostgres:
                     "60",
                     "-o",
                     f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                    f"-c unix_socket_directories={self.datadir}",
+                    f"-c unix_socket_directories={self.datadir} "
+                    # Dagster commits every event on its own; not waiting for each WAL flush
+                    # makes that cheap. A crash may lose the last moments of events, never
+                    # consistency.
+                    "-c synchronous_commit=off",
                     "start",
                 ]
             ),
@@ -148,6 +153,8 @@ class LocalPostgres:
                 check=False,
                 capture_output=True,
             )
+        if self.remove_on_stop:
+            shutil.rmtree(self.datadir, ignore_errors=True)
 
     def __enter__(self) -> LocalPostgres:
         return self.start()

@@ -44,7 +44,7 @@ def demo_run(demo_build, tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     with (
         DemoServers(demo_build, data / "demo-run") as servers,
-        LocalPostgres(data / "dagster" / "postgres") as pg,
+        LocalPostgres(data / "dagster" / "postgres", remove_on_stop=True) as pg,
     ):
         fleet_path = servers.fleet_config(data, data / "fleet.yaml")
         dagster_env(data, pg.url)

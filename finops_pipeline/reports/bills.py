@@ -98,7 +98,11 @@ def _write_month(out_dir: Path, month: str, bill: list[tuple], staged: list) -> 
         ws.append([float(v) if isinstance(v, Decimal) else safe_text(v) for v in r])
     total_row = len(bill) + 2
     ws.cell(row=total_row, column=2, value="total").font = Font(bold=True)
-    ws.cell(row=total_row, column=8, value=f"=SUM(H2:H{total_row - 1})").font = Font(bold=True)
+    # Totals as values, summed exactly, so that scripts reading the file see them too (a formula
+    # has no value until a spreadsheet program computes it).
+    for col in range(3, 9):
+        total = sum((r[col - 1] for r in bill), Decimal(0))
+        ws.cell(row=total_row, column=col, value=float(total)).font = Font(bold=True)
     for col in "CDEFGH":
         for row in range(2, total_row + 1):
             ws[f"{col}{row}"].number_format = "#,##0.00"

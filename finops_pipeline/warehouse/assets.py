@@ -61,7 +61,10 @@ def warehouse_assets(fleet: Fleet) -> list[dg.AssetsDefinition]:
         result = build_warehouse(fleet)
         context.log.info(f"warehouse built in {result.seconds:.1f}s: {result.rows}")
         for spec in specs:
-            md = {"seconds": result.seconds}
+            md = {
+                "build_seconds": result.seconds,
+                "model_seconds": result.model_seconds.get(spec.key.path[-1], 0.0),
+            }
             if spec.key.path[-1] in result.rows:
                 md["dagster/row_count"] = result.rows[spec.key.path[-1]]
             yield dg.MaterializeResult(asset_key=spec.key, metadata=md)

@@ -42,6 +42,7 @@ class BuildResult:
     rows: dict[str, int]
     checks: list[CheckOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    model_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def sources(fleet: Fleet) -> dict[tuple[str, str], str]:
@@ -247,11 +248,13 @@ def build_warehouse(fleet: Fleet, select: set[str] | None = None) -> BuildResult
     con = duckdb.connect(str(path))
     # Days and months are cut in UTC whatever the machine's zone.
     con.execute("set timezone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # the run's log is the record, not a terminal
     committed = False
     try:
         con.execute("begin transaction")
         write_config(con, fleet)
-        rows = build(con, models, src, fleet.currency)
+        model_seconds: dict[str, float] = {}
+        rows = build(con, models, src, fleet.currency, model_seconds)
         checks = money_checks(con) + model_checks(con, models)
         failed = [c for c in checks if not c.passed]
         if failed:
@@ -265,7 +268,7 @@ def build_warehouse(fleet: Fleet, select: set[str] | None = None) -> BuildResult
         if not committed:
             con.execute("rollback")
         con.close()
-    return BuildResult(rows, checks, (datetime.now(UTC) - started).total_seconds())
+    return BuildResult(rows, checks, (datetime.now(UTC) - started).total_seconds(), model_seconds)
 
 
 def publish(fleet: Fleet) -> Path:

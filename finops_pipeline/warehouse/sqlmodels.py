@@ -7,6 +7,7 @@ them describes every model and column and names each model's grain and data test
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -36,6 +37,7 @@ class Model:
     columns: dict[str, str] = field(default_factory=dict)
     grain: list[str] = field(default_factory=list)
     not_null: list[str] = field(default_factory=list)
+    materialized: str | None = None  # models.yml may override the layer's view/table
 
     @property
     def schema(self) -> str:
@@ -47,7 +49,7 @@ class Model:
 
     @property
     def materialization(self) -> str:
-        return LAYERS[self.layer]
+        return self.materialized or LAYERS[self.layer]
 
 
 def load_models(root: Path = SQL_ROOT) -> dict[str, Model]:
@@ -73,7 +75,10 @@ def load_models(root: Path = SQL_ROOT) -> dict[str, Model]:
                 columns=doc.get("columns", {}) or {},
                 grain=doc.get("grain", []) or [],
                 not_null=doc.get("not_null", []) or [],
+                materialized=doc.get("materialized"),
             )
+            if models[name].materialization not in ("view", "table"):
+                raise ModelError(f"{docs_file}: {name}: materialized must be view or table")
     for m in models.values():
         for r in m.refs:
             if r not in models:
@@ -103,18 +108,26 @@ def build(
     models: dict[str, Model],
     sources: dict[tuple[str, str], str],
     currency: str,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, int]:
-    """Create every model in order on an open connection (inside the caller's transaction)."""
+    """Create every model in order on an open connection (inside the caller's transaction);
+    return the row count of each table, and fill `seconds` with each model's build time."""
     rows: dict[str, int] = {}
     for layer in LAYERS:
         con.execute(f"create schema if not exists {layer}")
     for m in models.values():
         body = render(m, models, sources).strip().rstrip(";")
         kind = m.materialization
+        t0 = time.perf_counter()
         try:
+            # A model switched between view and table replaces the old kind.
+            if _existing_kind(con, m) not in (None, kind):
+                con.execute(f"drop {'view' if kind == 'table' else 'table'} {m.relation}")
             con.execute(f"create or replace {kind} {m.relation} as\n{body}")
         except duckdb.Error as exc:
             raise ModelError(f"{m.path.name}: {exc}") from exc
+        if seconds is not None:
+            seconds[m.name] = round(time.perf_counter() - t0, 3)
         comment = m.description.strip()
         if m.layer == "marts":
             comment += f" Money columns (*_cost) are in {currency}."
@@ -124,6 +137,15 @@ def build(
         if kind == "table":
             rows[m.name] = con.execute(f"select count(*) from {m.relation}").fetchone()[0]
     return rows
+
+
+def _existing_kind(con: duckdb.DuckDBPyConnection, m: Model) -> str | None:
+    found = con.execute(
+        "select 'view' from duckdb_views() where schema_name = ? and view_name = ? "
+        "union all select 'table' from duckdb_tables() where schema_name = ? and table_name = ?",
+        [m.layer, m.name, m.layer, m.name],
+    ).fetchone()
+    return found[0] if found else None
 
 
 def _quote(text: str) -> str:

@@ -45,7 +45,7 @@ def trace_run(tmp_path_factory):
     demo = build(None, data / "demo-cache", traces=path)
     with (
         DemoServers(demo, data / "demo-run") as servers,
-        LocalPostgres(data / "dagster" / "postgres") as pg,
+        LocalPostgres(data / "dagster" / "postgres", remove_on_stop=True) as pg,
     ):
         fleet_path = servers.fleet_config(data, data / "fleet.yaml")
         dagster_env(data, pg.url)
