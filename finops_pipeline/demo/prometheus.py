@@ -449,6 +449,10 @@ class PrometheusServer:
                     f"--config.file={config}",
                     f"--storage.tsdb.path={tsdb}",
                     "--storage.tsdb.retention.time=100y",
+                    # The backfilled blocks are served as they are: no background compaction
+                    # competing with the pipeline's queries, nothing to wait for at shutdown.
+                    "--storage.tsdb.min-block-duration=2h",
+                    "--storage.tsdb.max-block-duration=2h",
                     f"--web.listen-address=127.0.0.1:{self.port}",
                     "--log.level=warn",
                     "--query.max-samples=200000000",
