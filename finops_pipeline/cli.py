@@ -76,8 +76,17 @@ def run_pipeline(
         )
         timings["sources_seconds"] = time.monotonic() - t0
         if not result.success:
+            # Each raw asset writes its own files only after its whole run checked out: the
+            # assets that failed left theirs as they were, the others wrote theirs.
+            failed = {e.step_key for e in result.get_step_failure_events()}
+            written = sorted(
+                e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+            )
             raise RuntimeError(
-                f"source run {result.run_id} failed ({_failure(result)}); the lake is as it was"
+                f"source run {result.run_id} failed ({_failure(result)}); the lake files of "
+                f"{', '.join(sorted(failed))} are as they were"
+                + (f"; {', '.join(written)} wrote theirs" if written else "")
+                + "; the warehouse was not rebuilt"
             )
         t0 = time.monotonic()
         result = defs.resolve_job_def(WAREHOUSE_JOB).execute_in_process(
@@ -99,11 +108,17 @@ def run_pipeline(
 
 
 def _failure(result) -> str:
-    """The failed steps of a run and the first line of each error."""
+    """The failed steps of a run and, for each, the first line of the error that caused it
+    (Dagster wraps the asset's own exception in a step execution error)."""
     out = []
     for e in result.get_step_failure_events():
         err = e.event_specific_data.error if e.event_specific_data else None
-        first = (err.message.strip().splitlines() or [""])[0][:300] if err else "failed"
+        while err is not None and err.cause is not None:
+            err = err.cause
+        first = (err.message.strip().splitlines() or [""])[0][:400] if err else "failed"
+        if err is not None and err.cls_name and f"{err.cls_name}: " in first:
+            # "package.module.ErrorClass: text" -> "ErrorClass: text"
+            first = f"{err.cls_name}: {first.split(f'{err.cls_name}: ', 1)[1]}"
         out.append(f"{e.step_key}: {first}")
     return "; ".join(out) or "no step failed; see the run's logs"
 
@@ -116,6 +131,12 @@ def summary(fleet: Fleet) -> str:
     cur = fleet.currency
     lines = []
     total, idle = q("select sum(total_cost), sum(idle_cost) from marts.cost_by_cluster_hourly")[0]
+    if total is None:
+        con.close()
+        return (
+            "The warehouse holds no cost rows: the sources answered no data for these hours "
+            "(see the raw_* assets' metadata in `finops-pipeline dev`)."
+        )
     first, last = q("select min(hour_start), max(hour_start) from marts.cost_by_cluster_hourly")[0]
     lines.append(
         f"Fleet cost {first:%Y-%m-%d %H:00} .. {last:%Y-%m-%d %H:00} UTC: "
@@ -255,9 +276,9 @@ def _hour(text: str, what: str) -> datetime:
     """An ISO time on the hour; without an offset it is UTC, with one it is converted to UTC."""
     try:
         t = datetime.fromisoformat(text)
-    except ValueError:
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(f"{what} {text!r} is not an ISO time such as 2026-11-02T00:00") from None
-    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     if t.minute or t.second or t.microsecond:
         raise ValueError(f"{what} {text!r} is not on the hour; partitions are whole hours")
     return t
@@ -271,6 +292,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if end <= start:
         raise ValueError(
             f"--end {end:%Y-%m-%dT%H:%M}Z must be after --start {start:%Y-%m-%dT%H:%M}Z"
+        )
+    now = datetime.now(UTC)
+    if end > now.replace(minute=0, second=0, microsecond=0):
+        raise ValueError(
+            f"--end {end:%Y-%m-%dT%H:%M}Z is after the last hour that has ended "
+            f"(it is {now:%H:%M}Z now)"
         )
     if start < fleet.partitions_start:
         raise ValueError(
@@ -317,7 +344,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         ]
         print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and its storage)")
         try:
-            return subprocess.call(cmd, cwd=ROOT)
+            # From here, so that relative paths in the fleet file mean what they mean to `run`.
+            return subprocess.call(cmd, cwd=Path.cwd())
         except KeyboardInterrupt:
             return 0
 

@@ -35,6 +35,8 @@ class ConfigError(ValueError):
 
 # A Prometheus metric name, so that a config value can never splice PromQL into a query.
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+# The name of an environment variable, never a token pasted in its place (which would be echoed).
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 
 class Strict(BaseModel):
@@ -61,7 +63,9 @@ class AllocationApi(Strict):
     url: AnyHttpUrl
     kind: Literal["kubecost", "opencost"] = "kubecost"
     bearer_token_env: str | None = Field(
-        default=None, description="Name of the environment variable that holds the bearer token"
+        default=None,
+        pattern=ENV_NAME,
+        description="Name of the environment variable that holds the bearer token",
     )
     verify_tls: bool = True
     timeout_seconds: float = Field(
@@ -88,7 +92,7 @@ class PrometheusApi(Strict):
         default="",
         description='Extra label matchers that pick this cluster\'s series, e.g. cluster="idc-fra"',
     )
-    bearer_token_env: str | None = None
+    bearer_token_env: str | None = Field(default=None, pattern=ENV_NAME)
     verify_tls: bool = True
     timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, description="deadline for one whole request, body included"
@@ -317,6 +321,8 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: fleet configuration file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the fleet configuration: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -21,9 +21,46 @@ def test_times_with_an_offset_are_converted_to_utc_not_relabelled():
         ("2026-11-14T00:00", "2026-11-14T00:00", "must be after --start"),
         ("2026-11-01T00:00", "2026-11-02T00:00", "before the fleet's partitions_start"),
         ("yesterday", "2026-11-02T00:00", "is not an ISO time"),
+        ("0001-01-01T00:00+01:00", "2026-11-02T00:00", "is not an ISO time"),
+        ("2026-11-02T00:00", "2999-01-01T00:00", "after the last hour that has ended"),
     ],
 )
 def test_run_refuses_a_window_it_cannot_run_before_starting_anything(capsys, start, end, message):
     code = main(["run", "--config", str(DEMO_CONFIG), "--start", start, "--end", end])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_folder_given_as_config_is_a_clear_error(capsys, tmp_path):
+    assert main(["run", "--config", str(tmp_path), "--start", "x", "--end", "y"]) == 2
+    assert "cannot read the fleet configuration" in capsys.readouterr().err
+
+
+def test_a_failed_run_names_the_cause_and_what_it_left(capsys, tmp_path):
+    """Nothing listens on port 9: every source fails, and the message says why and what was
+    written (nothing), without a traceback."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        f"""
+partitions_start: "2026-11-02T00:00:00Z"
+clusters:
+  - name: c1
+    provider: idc
+    region: lab
+    allocation: {{url: "http://127.0.0.1:9/c1", retries: 0, timeout_seconds: 2}}
+    prometheus: {{url: "http://127.0.0.1:9", retries: 0, timeout_seconds: 2}}
+paths: {{data_dir: "{tmp_path / "data"}"}}
+"""
+    )
+    args = ["--config", str(fleet), "--start", "2026-11-02T00:00", "--end", "2026-11-02T01:00"]
+    assert main(["run", *args, "--log-level", "CRITICAL"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "raw_allocation: SourceHttpError: c1 allocation: gave up after 1 tries: ConnectError" in err
+    )
+    assert (
+        "the lake files of raw_allocation, raw_inventory, raw_utilization are as they were" in err
+    )
+    assert "the warehouse was not rebuilt" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data" / "lake").exists()

@@ -262,6 +262,7 @@ def decode(
         )
 
     rows: list[dict] = []
+    texts: list[str] = []  # each row's JSON, in case its set turns out not to be the hour asked
     bad: list[dict] = []
     counts: Counter = Counter()
     unanswered: set[datetime] = set()
@@ -409,8 +410,24 @@ def decode(
                     ],
                 }
             )
+            texts.append(text)
             counts["rows"] += 1
-        if mismatched and len(rows) == usable_before:
+        if mismatched:
+            # Part of the set is not this hour: the hour is not answered. Its other rows are
+            # quarantined too, so that no hour is written from half an answer.
+            for r, raw_text in zip(rows[usable_before:], texts[usable_before:], strict=True):
+                bad.append(
+                    {
+                        "cluster": cluster,
+                        "window_start": set_start,
+                        "name": r["name"],
+                        "reason": "set_not_hourly: other rows of this set cover another window",
+                        "raw": raw_text[:20000],
+                    }
+                )
+                counts["set_not_hourly"] += 1
+                counts["rows"] -= 1
+            del rows[usable_before:], texts[usable_before:]
             unanswered.add(set_start)
     return Decoded(
         rows=pl.DataFrame(rows, schema=SCHEMA),

@@ -8,7 +8,9 @@ on the last cluster) leaves the lake as it was.
 from __future__ import annotations
 
 import logging
+import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from finops_pipeline.config import Cluster, Fleet
-from finops_pipeline.lake.parquet import partition_path, write_atomic
+from finops_pipeline.lake.parquet import partition_path
 from finops_pipeline.sources import allocation, inventory, utilization
 from finops_pipeline.sources.prometheus import PrometheusClient
 
@@ -52,11 +54,30 @@ class IngestReport:
 
 
 def write(report: IngestReport) -> None:
-    """Write the staged partitions, each atomically (temporary name, then rename)."""
-    for path, frame in report.pending:
-        report.bytes += write_atomic(frame, path)
-        report.files += 1
+    """Write every staged partition under a temporary name first, then rename them all: a write
+    that fails (disk full, a folder not writable) leaves no new file in the lake."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, frame in report.pending:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            staged.append((tmp, path))
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            report.bytes += path.stat().st_size
+            report.files += 1
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
     report.pending.clear()
+
+
+def _rows_in(path: Path) -> int:
+    """Rows in an existing lake file (from its footer), 0 when there is none."""
+    if not path.exists():
+        return 0
+    return pl.scan_parquet(path).select(pl.len()).collect().item()
 
 
 def runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
@@ -81,8 +102,12 @@ def _stage_hours(
     report: IngestReport,
     unanswered: set[datetime] = frozenset(),
 ) -> None:
-    """Stage one file per requested hour (and its quarantine file). An hour the source did not
-    answer for keeps its previous file; its quarantined rows are still written."""
+    """Stage one file per requested hour (and its quarantine file).
+
+    An hour the source did not answer for (a set of another length), or answered with nothing
+    while the lake holds rows for it, keeps its previous file: an API that has lost or aged out
+    its data does not erase what was read before. Quarantined rows are always written.
+    """
     lake = fleet.paths.lake
     by_hour = {k[0]: g for k, g in frame.group_by(time_col)} if frame.height else {}
     q_by_hour = (
@@ -96,14 +121,34 @@ def _stage_hours(
             # Always written, so a re-run that quarantines nothing clears an old quarantine.
             report.pending.append((partition_path(lake, f"{asset}_quarantine", cluster, h), q))
             report.quarantined += q.height
+        path = partition_path(lake, asset, cluster, h)
         if h in unanswered:
-            report.counts["hours_not_answered_kept_previous"] += 1
-            log.warning("%s %s %s: no answer for this hour; previous file kept", asset, cluster, h)
+            kept = path.exists()
+            report.counts[
+                "hours_not_answered_kept_previous" if kept else "hours_not_answered_no_file"
+            ] += 1
+            log.warning(
+                "%s %s %s: not answered for this hour; %s",
+                asset,
+                cluster,
+                h,
+                "previous file kept" if kept else "no file for it yet",
+            )
             continue
         part = by_hour.get(h, frame.clear())
+        if part.height == 0 and (previous := _rows_in(path)):
+            report.counts["empty_answer_kept_previous"] += 1
+            log.warning(
+                "%s %s %s: empty answer; the previous file's %d rows are kept",
+                asset,
+                cluster,
+                h,
+                previous,
+            )
+            continue
         if part.height == 0:
             report.empty_hours += 1
-        report.pending.append((partition_path(lake, asset, cluster, h), part))
+        report.pending.append((path, part))
         report.rows += part.height
         report.frames.append(part)
     for what, groups in (("rows", by_hour), ("quarantined rows", q_by_hour)):
@@ -139,6 +184,8 @@ def ingest_allocation(fleet: Fleet, cluster: Cluster, hours: list[datetime]) -> 
                 report,
                 decoded.unanswered,
             )
+            # Rows are counted as staged, above: a set outside the hours asked writes none.
+            decoded.counts.pop("rows", None)
             report.counts.update(decoded.counts)
             log.info(
                 "allocation %s %s..%s: %d rows, %d quarantined, %d bytes in, %.1fs",

@@ -60,9 +60,12 @@ def warehouse_assets(fleet: Fleet) -> list[dg.AssetsDefinition]:
     def _models(context: dg.AssetExecutionContext):
         result = build_warehouse(fleet)
         context.log.info(f"warehouse built in {result.seconds:.1f}s: {result.rows}")
+        for note in result.notes:
+            context.log.warning(note)
         for spec in specs:
             md = {
                 "build_seconds": result.seconds,
+                "lake_notes": dg.MetadataValue.json(result.notes),
                 "model_seconds": result.model_seconds.get(spec.key.path[-1], 0.0),
             }
             if spec.key.path[-1] in result.rows:

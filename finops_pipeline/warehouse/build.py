@@ -43,11 +43,14 @@ class BuildResult:
     checks: list[CheckOutcome] = field(default_factory=list)
     seconds: float = 0.0
     model_seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-def sources(fleet: Fleet) -> dict[tuple[str, str], str]:
+def sources(fleet: Fleet, notes: list[str] | None = None) -> dict[tuple[str, str], str]:
     """Raw sources read the lake of the clusters in the fleet file only: a cluster renamed or
-    removed there leaves its old files in the lake, and they must not be counted again."""
+    removed there leaves its old files in the lake, and they must not be counted again. What was
+    left out either way is added to `notes`."""
+    notes = [] if notes is None else notes
     lake = fleet.paths.lake
     out: dict[tuple[str, str], str] = {}
     for asset in RAW_ASSETS:
@@ -62,7 +65,11 @@ def sources(fleet: Fleet) -> dict[tuple[str, str], str]:
             )
         stray = sorted(set(lake_clusters(lake, asset)) - {c.name for c in fleet.clusters})
         if stray:
-            log.warning("lake %s holds clusters not in the fleet file, not built: %s", asset, stray)
+            notes.append(f"lake {asset} holds clusters not in the fleet file, not built: {stray}")
+        missing = [c.name for c in fleet.clusters if not has_files(lake, asset, c.name)]
+        if missing:
+            # A cluster new to the fleet file, not ingested yet: built without it, said loudly.
+            notes.append(f"lake {asset} has no files for fleet clusters {missing}: built without")
         listed = ", ".join("'" + g.replace("'", "''") + "'" for g in globs)
         out[("raw", asset)] = f"read_parquet([{listed}], union_by_name = true)"
     for table in (
@@ -244,7 +251,10 @@ def build_warehouse(fleet: Fleet, select: set[str] | None = None) -> BuildResult
     models = load_models()
     path = fleet.paths.warehouse
     path.parent.mkdir(parents=True, exist_ok=True)
-    src = sources(fleet)
+    notes: list[str] = []
+    src = sources(fleet, notes)
+    for note in notes:
+        log.warning(note)
     con = duckdb.connect(str(path))
     # Days and months are cut in UTC whatever the machine's zone.
     con.execute("set timezone = 'UTC'")
@@ -268,7 +278,8 @@ def build_warehouse(fleet: Fleet, select: set[str] | None = None) -> BuildResult
         if not committed:
             con.execute("rollback")
         con.close()
-    return BuildResult(rows, checks, (datetime.now(UTC) - started).total_seconds(), model_seconds)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    return BuildResult(rows, checks, seconds, model_seconds, notes)
 
 
 def publish(fleet: Fleet) -> Path:

@@ -157,3 +157,52 @@ def test_a_failed_quality_check_fails_the_run_and_leaves_the_lake_as_it_was(tmp_
     assert "expect_compound_columns_to_be_unique" in failure and "nothing was written" in failure
     assert pl.read_parquet(old)["name"].to_list() == ["from an earlier run"]
     assert not partition_path(fleet.paths.lake, "allocation_quarantine", "c1", T0).exists()
+
+
+def test_an_empty_answer_does_not_erase_an_hour_read_before(tmp_path):
+    with ScriptedServer([Answer(allocation_body({}))]) as srv:
+        fleet = one_cluster_fleet(tmp_path, srv.url)
+        old = partition_path(fleet.paths.lake, "allocation", "c1", T0)
+        write_atomic(pl.DataFrame({"name": ["from an earlier run"]}), old)
+        new = partition_path(fleet.paths.lake, "allocation", "c1", T0 + H)
+        report = ingest.ingest_allocation(fleet, fleet.cluster("c1"), [T0])
+        ingest.write(report)
+        report = ingest.ingest_allocation(fleet, fleet.cluster("c1"), [T0 + H])
+        ingest.write(report)
+    assert pl.read_parquet(old)["name"].to_list() == ["from an earlier run"]
+    assert pl.read_parquet(new).height == 0  # nothing there before: an empty hour is written
+    assert report.empty_hours == 1
+
+
+def test_half_an_hourly_answer_is_not_written(tmp_path):
+    mixed = {"a": alloc("a", T0), "b": alloc("b", T0 - 5 * H, hours=24)}
+    with ScriptedServer([Answer(allocation_body(mixed))]) as srv:
+        fleet = one_cluster_fleet(tmp_path, srv.url)
+        report = ingest.ingest_allocation(fleet, fleet.cluster("c1"), [T0])
+        ingest.write(report)
+    assert not partition_path(fleet.paths.lake, "allocation", "c1", T0).exists()
+    assert report.counts["hours_not_answered_no_file"] == 1
+    q = pl.read_parquet(partition_path(fleet.paths.lake, "allocation_quarantine", "c1", T0))
+    assert sorted(r.split(":")[0] for r in q["reason"]) == ["set_not_hourly", "window_mismatch"]
+    assert all(q["raw"].str.contains('"totalCost"'))  # the rows are kept whole, not dropped
+
+
+def test_a_write_that_fails_midway_leaves_no_new_file(tmp_path, monkeypatch):
+    body = allocation_body({"a": alloc("a", T0)}, {"b": alloc("b", T0 + H)})
+    with ScriptedServer([Answer(body)]) as srv:
+        fleet = one_cluster_fleet(tmp_path, srv.url)
+        report = ingest.ingest_allocation(fleet, fleet.cluster("c1"), [T0, T0 + H])
+    real = pl.DataFrame.write_parquet
+    written = []
+
+    def failing(self, path, **kw):
+        written.append(path)
+        if len(written) == 3:
+            raise OSError("disk full")
+        return real(self, path, **kw)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", failing)
+    with pytest.raises(OSError, match="disk full"):
+        ingest.write(report)
+    files = [p for p in fleet.paths.lake.rglob("*") if p.is_file()]
+    assert files == []  # neither the first files written nor their temporary copies

@@ -21,7 +21,11 @@ def test_files_of_a_cluster_no_longer_in_the_fleet_are_not_counted(demo_run, tmp
             fleet.paths.lake / asset / "cluster=gcp-euw1",
             fleet.paths.lake / asset / "cluster=gcp-old-name",
         )
-    build_warehouse(fleet)
+    result = build_warehouse(fleet)
+    assert result.notes == [
+        f"lake {a} holds clusters not in the fleet file, not built: ['gcp-old-name']"
+        for a in ("allocation", "utilization", "inventory")
+    ]
     con = duckdb.connect(str(fleet.paths.warehouse), read_only=True)
     clusters, total = con.execute(
         "select list(distinct cluster order by cluster), sum(total_cost) "
