@@ -24,6 +24,9 @@ def dagster_env(data_dir: Path, pg_url: str) -> None:
     os.environ["DAGSTER_HOME"] = str(ROOT)
     os.environ["FINOPS_DAGSTER_PG_URL"] = pg_url
     os.environ["FINOPS_DAGSTER_ARTIFACTS"] = str((data_dir / "dagster").resolve())
+    os.environ["FINOPS_DAGSTER_COMPUTE_LOGS"] = str(
+        (data_dir / "dagster" / "compute_logs").resolve()
+    )
 
 
 def run_pipeline(
@@ -257,7 +260,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(summary(fleet))
     print(f"Ground truth: {demo.truth_path}")
-    print(f"See the runs: {_self_command()} dev  (Dagster UI on http://127.0.0.1:3000)")
+    here = "" if data_dir == Path("data").resolve() else f" --data-dir {data_dir}"
+    print(f"See the runs: {_self_command()} dev{here}  (Dagster UI on http://127.0.0.1:3000)")
     return 0
 
 
@@ -280,7 +284,10 @@ def _hour(text: str, what: str) -> datetime:
     except (ValueError, OverflowError):
         raise ValueError(f"{what} {text!r} is not an ISO time such as 2026-11-02T00:00") from None
     if t.minute or t.second or t.microsecond:
-        raise ValueError(f"{what} {text!r} is not on the hour; partitions are whole hours")
+        raise ValueError(
+            f"{what} {text!r} is {t:%Y-%m-%dT%H:%M}Z, not on a UTC hour; partitions are whole "
+            "UTC hours"
+        )
     return t
 
 

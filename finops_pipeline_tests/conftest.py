@@ -4,6 +4,7 @@ Dagster, and the whole job run through a Dagster instance into a temporary data 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,32 @@ class DemoRun:
         return self.demo.truth()
 
 
+@contextmanager
+def dagster_environment(data: Path, pg_url: str):
+    """Point Dagster at a test's instance for the fixture's life, then put the environment back:
+    a later test must not find a stopped server's URL there."""
+    from finops_pipeline.cli import dagster_env
+    from finops_pipeline.config import CONFIG_ENV
+
+    keys = [
+        "DAGSTER_HOME",
+        "FINOPS_DAGSTER_PG_URL",
+        "FINOPS_DAGSTER_ARTIFACTS",
+        "FINOPS_DAGSTER_COMPUTE_LOGS",
+        CONFIG_ENV,
+    ]
+    saved = {k: os.environ.get(k) for k in keys}
+    dagster_env(data, pg_url)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory) -> DemoBuild:
     cache = Path(os.environ.get("FINOPS_TEST_CACHE", tmp_path_factory.mktemp("demo-cache")))
@@ -38,7 +65,7 @@ def demo_build(tmp_path_factory) -> DemoBuild:
 @pytest.fixture(scope="session")
 def demo_run(demo_build, tmp_path_factory):
     """The demo job, run once through Dagster on PostgreSQL storage."""
-    from finops_pipeline.cli import dagster_env, run_pipeline
+    from finops_pipeline.cli import run_pipeline
     from finops_pipeline.postgres import LocalPostgres
 
     data = tmp_path_factory.mktemp("data")
@@ -47,9 +74,9 @@ def demo_run(demo_build, tmp_path_factory):
         LocalPostgres(data / "dagster" / "postgres", remove_on_stop=True) as pg,
     ):
         fleet_path = servers.fleet_config(data, data / "fleet.yaml")
-        dagster_env(data, pg.url)
-        run_pipeline(fleet_path, TEST_SPEC.start, TEST_SPEC.end)
-        yield DemoRun(demo_build, load_fleet(fleet_path), fleet_path, servers)
+        with dagster_environment(data, pg.url):
+            run_pipeline(fleet_path, TEST_SPEC.start, TEST_SPEC.end)
+            yield DemoRun(demo_build, load_fleet(fleet_path), fleet_path, servers)
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from finops_pipeline.config import DEMO_CONFIG
 def test_times_with_an_offset_are_converted_to_utc_not_relabelled():
     assert _hour("2026-11-14T02:00+02:00", "--start") == datetime(2026, 11, 14, 0, tzinfo=UTC)
     assert _hour("2026-11-14T02:00", "--start") == datetime(2026, 11, 14, 2, tzinfo=UTC)
-    with pytest.raises(ValueError, match="not on the hour"):
+    with pytest.raises(ValueError, match="2026-11-14T00:30Z, not on a UTC hour"):
         _hour("2026-11-14T00:30", "--start")
 
 
@@ -36,9 +36,18 @@ def test_a_folder_given_as_config_is_a_clear_error(capsys, tmp_path):
     assert "cannot read the fleet configuration" in capsys.readouterr().err
 
 
-def test_a_failed_run_names_the_cause_and_what_it_left(capsys, tmp_path):
+def test_a_failed_run_names_the_cause_and_what_it_left(capsys, tmp_path, monkeypatch):
     """Nothing listens on port 9: every source fails, and the message says why and what was
     written (nothing), without a traceback."""
+    # `run` starts its own PostgreSQL and sets these; monkeypatch puts them back afterwards.
+    for key in (
+        "DAGSTER_HOME",
+        "FINOPS_DAGSTER_PG_URL",
+        "FINOPS_DAGSTER_ARTIFACTS",
+        "FINOPS_DAGSTER_COMPUTE_LOGS",
+        "FINOPS_FLEET_CONFIG",
+    ):
+        monkeypatch.delenv(key, raising=False)
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(
         f"""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -370,6 +371,8 @@ def serve(records_path: Path, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A parent started with SIGTERM ignored passes that on; this server must stop when told.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--records", type=Path, required=True)
     p.add_argument("--port", type=int, required=True)

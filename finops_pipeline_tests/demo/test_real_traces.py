@@ -16,7 +16,7 @@ import pytest
 from finops_pipeline.config import Fleet
 from finops_pipeline.demo.build import DemoBuild, DemoServers, build
 from finops_pipeline.demo.prometheus import CPU_USAGE
-from finops_pipeline_tests.conftest import realdata
+from finops_pipeline_tests.conftest import dagster_environment, realdata
 
 TRACE = "bitbrains_rnd_2013-07.parquet"
 
@@ -36,7 +36,7 @@ def trace_run(tmp_path_factory):
     """The whole job on the real month; Prometheus stays up for the module's tests."""
     import dagster as dg
 
-    from finops_pipeline.cli import dagster_env, run_pipeline, workloads
+    from finops_pipeline.cli import run_pipeline, workloads
     from finops_pipeline.config import load_fleet
     from finops_pipeline.postgres import LocalPostgres
 
@@ -46,9 +46,9 @@ def trace_run(tmp_path_factory):
     with (
         DemoServers(demo, data / "demo-run") as servers,
         LocalPostgres(data / "dagster" / "postgres", remove_on_stop=True) as pg,
+        dagster_environment(data, pg.url),
     ):
         fleet_path = servers.fleet_config(data, data / "fleet.yaml")
-        dagster_env(data, pg.url)
         run_pipeline(
             fleet_path,
             demo.spec.start,
