@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -36,9 +39,20 @@ def test_a_folder_given_as_config_is_a_clear_error(capsys, tmp_path):
     assert "cannot read the fleet configuration" in capsys.readouterr().err
 
 
-def test_a_failed_run_names_the_cause_and_what_it_left(capsys, tmp_path, monkeypatch):
+@pytest.fixture()
+def open_tmp():
+    """A folder the postgres user can reach (pytest's are private to root), removed afterwards
+    with the PostgreSQL cluster that `run` creates in it."""
+    path = Path(tempfile.mkdtemp(prefix="finops-cli-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_failed_run_names_the_cause_and_what_it_left(capsys, open_tmp, monkeypatch):
     """Nothing listens on port 9: every source fails, and the message says why and what was
     written (nothing), without a traceback."""
+    tmp_path = open_tmp
     # `run` starts its own PostgreSQL and sets these; monkeypatch puts them back afterwards.
     for key in (
         "DAGSTER_HOME",
