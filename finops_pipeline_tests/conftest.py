@@ -88,6 +88,25 @@ def published(demo_run):
     con.close()
 
 
+def one_cluster_fleet_file(folder: Path, allocation_url: str) -> Path:
+    """A fleet file of one cluster `c1` whose sources are tried once, with 2 s to answer;
+    Prometheus is asked on port 9, where nothing listens. Data goes under folder/data."""
+    path = folder / "fleet.yaml"
+    path.write_text(
+        f"""
+partitions_start: "2026-11-02T00:00:00Z"
+clusters:
+  - name: c1
+    provider: idc
+    region: lab
+    allocation: {{url: "{allocation_url}", retries: 0, timeout_seconds: 2}}
+    prometheus: {{url: "http://127.0.0.1:9", retries: 0, timeout_seconds: 2}}
+paths: {{data_dir: "{folder / "data"}"}}
+"""
+    )
+    return path
+
+
 def realdata(name: str) -> Path:
     path = REALDATA / name
     if not path.exists():

@@ -9,6 +9,7 @@ import pytest
 
 from finops_pipeline.cli import _hour, main
 from finops_pipeline.config import DEMO_CONFIG
+from finops_pipeline_tests.conftest import one_cluster_fleet_file
 
 
 def test_times_with_an_offset_are_converted_to_utc_not_relabelled():
@@ -62,19 +63,7 @@ def test_a_failed_run_names_the_cause_and_what_it_left(capsys, open_tmp, monkeyp
         "FINOPS_FLEET_CONFIG",
     ):
         monkeypatch.delenv(key, raising=False)
-    fleet = tmp_path / "fleet.yaml"
-    fleet.write_text(
-        f"""
-partitions_start: "2026-11-02T00:00:00Z"
-clusters:
-  - name: c1
-    provider: idc
-    region: lab
-    allocation: {{url: "http://127.0.0.1:9/c1", retries: 0, timeout_seconds: 2}}
-    prometheus: {{url: "http://127.0.0.1:9", retries: 0, timeout_seconds: 2}}
-paths: {{data_dir: "{tmp_path / "data"}"}}
-"""
-    )
+    fleet = one_cluster_fleet_file(tmp_path, "http://127.0.0.1:9/c1")
     args = ["--config", str(fleet), "--start", "2026-11-02T00:00", "--end", "2026-11-02T01:00"]
     assert main(["run", *args, "--log-level", "CRITICAL"]) == 1
     err = capsys.readouterr().err

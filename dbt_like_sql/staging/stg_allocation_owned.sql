@@ -24,59 +24,49 @@ label_keys as (
 
 ),
 
-pod_labels as (
+labels as (
 
     select
         allocation_row,
+        'pod_label' as source,
         unnest(labels) as label
     from allocation
-
-),
-
-namespace_labels as (
-
+    union all
     select
         allocation_row,
+        'namespace_label' as source,
         unnest(namespace_labels) as label
     from allocation
 
 ),
 
-pod_label_teams as (
+label_teams as (
 
     select
-        p.allocation_row,
-        arg_min(p.label.value, k.position) as pod_label_team
-    from pod_labels as p
+        l.allocation_row,
+        arg_min(l.label.value, k.position) filter (l.source = 'pod_label') as pod_label_team,
+        arg_min(l.label.value, k.position) filter (
+            l.source = 'namespace_label'
+        ) as namespace_label_team
+    from labels as l
     join label_keys as k
-        on k.source = 'pod_label' and k.label_key = p.label.key
-    where p.label.value <> ''
-    group by p.allocation_row
-
-),
-
-namespace_label_teams as (
-
-    select
-        n.allocation_row,
-        arg_min(n.label.value, k.position) as namespace_label_team
-    from namespace_labels as n
-    join label_keys as k
-        on k.source = 'namespace_label' and k.label_key = n.label.key
-    where n.label.value <> ''
-    group by n.allocation_row
+        on k.source = l.source and k.label_key = l.label.key
+    where l.label.value <> ''
+    group by l.allocation_row
 
 ),
 
 product_lines as (
 
     select
-        p.allocation_row,
+        l.allocation_row,
         -- a pod has each label key once
-        any_value(p.label.value) as product_line_label_value
-    from pod_labels as p
-    where p.label.key = (select product_line_label from rules) and p.label.value <> ''
-    group by p.allocation_row
+        any_value(l.label.value) as product_line_label_value
+    from labels as l
+    where l.source = 'pod_label'
+        and l.label.key = (select product_line_label from rules)
+        and l.label.value <> ''
+    group by l.allocation_row
 
 ),
 
@@ -92,16 +82,14 @@ candidates as (
 
     select
         a.* exclude (allocation_row),
-        pt.pod_label_team,
-        nt.namespace_label_team,
+        lt.pod_label_team,
+        lt.namespace_label_team,
         m.team as namespace_map_team,
         pl.product_line_label_value
 
     from allocation as a
-    left join pod_label_teams as pt
-        on pt.allocation_row = a.allocation_row
-    left join namespace_label_teams as nt
-        on nt.allocation_row = a.allocation_row
+    left join label_teams as lt
+        on lt.allocation_row = a.allocation_row
     left join product_lines as pl
         on pl.allocation_row = a.allocation_row
     left join {{ source('config', 'team_namespace_map') }} as m

@@ -19,6 +19,7 @@ from finops_pipeline.sources import ingest, inventory, utilization
 from finops_pipeline.sources.assets import raw_assets
 from finops_pipeline.sources.http import SourceHttpError, get_with_retries
 from finops_pipeline.sources.prometheus import PrometheusClient, PrometheusQueryError, parse_matrix
+from finops_pipeline_tests.conftest import one_cluster_fleet_file
 from finops_pipeline_tests.scripted_server import Answer, ScriptedServer
 
 T0 = datetime(2026, 11, 2, 5, tzinfo=UTC)
@@ -102,20 +103,7 @@ def alloc(name: str, start: datetime, hours: int = 1, cluster: str = "c1") -> di
 
 
 def one_cluster_fleet(tmp_path, url: str):
-    path = tmp_path / "fleet.yaml"
-    path.write_text(
-        f"""
-partitions_start: "2026-11-02T00:00:00Z"
-clusters:
-  - name: c1
-    provider: idc
-    region: lab
-    allocation: {{url: "{url}", retries: 0}}
-    prometheus: {{url: "http://127.0.0.1:9", retries: 0}}
-paths: {{data_dir: "{tmp_path / "data"}"}}
-"""
-    )
-    return load_fleet(path)
+    return load_fleet(one_cluster_fleet_file(tmp_path, url))
 
 
 def test_a_daily_set_keeps_the_hours_previous_file_and_writes_its_quarantine(tmp_path):
