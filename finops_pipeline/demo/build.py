@@ -99,43 +99,39 @@ def ground_truth(fleet: DemoFleet, rule: Rightsizing) -> dict:
     per_day = (
         a.group_by("cluster", "day").agg(nanos=pl.col("total_cost").sum()).sort("cluster", "day")
     )
+
+    def listed(frame: pl.DataFrame, kind: str, name: str, namespace: str | None) -> list[dict]:
+        return [
+            {
+                "cluster": r["cluster"],
+                "kind": kind,
+                "namespace": r[namespace] if namespace else None,
+                "name": r[name],
+                "reason": r["zombie_reason"],
+            }
+            for r in frame.iter_rows(named=True)
+        ]
+
+    volumes, services = fleet.volumes, fleet.services
     zombies = (
-        [
-            {
-                "cluster": r["cluster"],
-                "kind": "persistentvolume",
-                "namespace": None,
-                "name": r["pv"],
-                "reason": r["zombie_reason"],
-            }
-            for r in fleet.volumes.filter(pl.col("zombie_reason") == "pv_not_bound").iter_rows(
-                named=True
-            )
-        ]
-        + [
-            {
-                "cluster": r["cluster"],
-                "kind": "persistentvolumeclaim",
-                "namespace": r["namespace"],
-                "name": r["claim"],
-                "reason": r["zombie_reason"],
-            }
-            for r in fleet.volumes.filter(pl.col("zombie_reason") == "pvc_not_mounted").iter_rows(
-                named=True
-            )
-        ]
-        + [
-            {
-                "cluster": r["cluster"],
-                "kind": "service",
-                "namespace": r["namespace"],
-                "name": r["service"],
-                "reason": r["zombie_reason"],
-            }
-            for r in fleet.services.filter(pl.col("zombie_reason").is_not_null()).iter_rows(
-                named=True
-            )
-        ]
+        listed(
+            volumes.filter(pl.col("zombie_reason") == "pv_not_bound"),
+            "persistentvolume",
+            "pv",
+            None,
+        )
+        + listed(
+            volumes.filter(pl.col("zombie_reason") == "pvc_not_mounted"),
+            "persistentvolumeclaim",
+            "claim",
+            "namespace",
+        )
+        + listed(
+            services.filter(pl.col("zombie_reason").is_not_null()),
+            "service",
+            "service",
+            "namespace",
+        )
     )
     low = low_utilization(fleet, rule)
     spike_start = (
