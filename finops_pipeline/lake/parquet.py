@@ -16,21 +16,37 @@ def partition_path(lake: Path, asset: str, cluster: str, hour: datetime) -> Path
     return lake / asset / f"cluster={cluster}" / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}.parquet"
 
 
-def write_atomic(frame: pl.DataFrame, path: Path) -> int:
-    """Write to a temporary name in the same folder and rename over the target; return bytes.
+def temporary_name(path: Path) -> Path:
+    """A hidden name beside `path` to write to before renaming over it."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
-    A reader sees the old file or the new one, never half of either, and a re-run of the same
-    partition replaces exactly its own file.
+
+def write_partitions(files: list[tuple[Path, pl.DataFrame]]) -> int:
+    """Write every file under a temporary name first, then rename them all over their targets;
+    return the bytes written.
+
+    A reader sees each old file or its new one, never half of either; a write that fails (disk
+    full, a folder not writable) leaves no new file at all; a re-run of the same partitions
+    replaces exactly their files.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    staged: list[tuple[Path, Path]] = []
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
-        os.replace(tmp, path)
+        for path, frame in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temporary_name(path)
+            staged.append((tmp, path))
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
+        for tmp, path in staged:
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path.stat().st_size
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return sum(path.stat().st_size for _, path in staged)
+
+
+def write_atomic(frame: pl.DataFrame, path: Path) -> int:
+    """One partition, as write_partitions writes many."""
+    return write_partitions([(path, frame)])
 
 
 def asset_glob(lake: Path, asset: str, cluster: str = "*") -> str:

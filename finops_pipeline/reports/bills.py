@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font
 
 from finops_pipeline.config import Fleet
+from finops_pipeline.lake.parquet import temporary_name
 
 COLUMNS = (
     "month",
@@ -73,13 +73,9 @@ def write_team_bills(fleet: Fleet) -> list[Path]:
     return [path for _, path in staged]
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
 def _write_month(out_dir: Path, month: str, bill: list[tuple], staged: list) -> None:
     csv_path = out_dir / f"team_bill_{month}.csv"
-    tmp = _tmp(csv_path)
+    tmp = temporary_name(csv_path)
     staged.append((tmp, csv_path))
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -117,6 +113,6 @@ def _write_month(out_dir: Path, month: str, bill: list[tuple], staged: list) -> 
     chart.set_categories(Reference(ws, min_col=2, min_row=2, max_row=total_row - 1))
     chart.height, chart.width = 9, 18
     ws.add_chart(chart, "K2")
-    tmp = _tmp(xlsx_path)
+    tmp = temporary_name(xlsx_path)
     staged.append((tmp, xlsx_path))
     wb.save(tmp)

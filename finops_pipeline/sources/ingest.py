@@ -8,9 +8,7 @@ on the last cluster) leaves the lake as it was.
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from finops_pipeline.config import Cluster, Fleet
-from finops_pipeline.lake.parquet import partition_path
+from finops_pipeline.lake.parquet import partition_path, write_partitions
 from finops_pipeline.sources import allocation, inventory, utilization
 from finops_pipeline.sources.prometheus import PrometheusClient
 
@@ -56,20 +54,8 @@ class IngestReport:
 def write(report: IngestReport) -> None:
     """Write every staged partition under a temporary name first, then rename them all: a write
     that fails (disk full, a folder not writable) leaves no new file in the lake."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for path, frame in report.pending:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            staged.append((tmp, path))
-            frame.write_parquet(tmp, compression="zstd", statistics=True)
-        for tmp, path in staged:
-            os.replace(tmp, path)
-            report.bytes += path.stat().st_size
-            report.files += 1
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+    report.bytes += write_partitions(report.pending)
+    report.files += len(report.pending)
     report.pending.clear()
 
 

@@ -72,10 +72,6 @@ def measures(client: PrometheusClient) -> dict[str, str]:
     }
 
 
-def _reasons(bad: dict, key: tuple) -> list[str]:
-    return [r.split(": ", 1)[1] for r in bad[key]["reasons"]] if key in bad else []
-
-
 def collect(
     client: PrometheusClient, start: datetime, end: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counter]:
@@ -84,6 +80,7 @@ def collect(
     rows: dict[tuple, dict] = {}
     bad: dict[tuple, dict] = {}
     counts: Counter = Counter()
+    answered: set[tuple] = set()  # (container-hour, column) pairs a series has answered
     for column, expr in measures(client).items():
         for p in client.hourly(expr, start, end):
             key = (p.hour, *(p.labels.get(k) for k in KEYS))
@@ -97,13 +94,14 @@ def collect(
             if p.labels.get("node"):
                 row.setdefault("node", p.labels["node"])
             problem = None
-            if column in row or any(r.startswith(f"{column}=") for r in _reasons(bad, key)):
+            if (key, column) in answered:
                 # Two series for one container: two scrapes of it, or a selector too wide.
                 problem = f"duplicate_series: {column} answered twice"
             elif math.isnan(p.value) or math.isinf(p.value):
                 problem = f"non_finite_value: {column}={p.text}"
             elif p.value < 0:
                 problem = f"negative_value: {column}={p.text}"
+            answered.add((key, column))
             if problem:
                 bad.setdefault(
                     key,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from finops_pipeline.config import Fleet
-from finops_pipeline.lake.parquet import asset_glob, has_files, lake_clusters
+from finops_pipeline.lake.parquet import asset_glob, has_files, lake_clusters, temporary_name
 from finops_pipeline.warehouse.sqlmodels import (
     Model,
     build,
@@ -286,7 +285,7 @@ def publish(fleet: Fleet) -> Path:
     """Copy the marts to a fresh file and rename it over the published one (atomic for readers)."""
     target = fleet.paths.published
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = temporary_name(target)
     con = duckdb.connect(str(tmp))
     try:
         con.execute(f"attach '{fleet.paths.warehouse}' as wh (read_only)")
