@@ -79,7 +79,7 @@ class AllocationApi(Strict):
         "CLUSTER_ID); defaults to the cluster's name. Answers for another cluster are refused.",
     )
 
-    _url = field_validator("url")(_plain_url)
+    url_is_plain = field_validator("url")(_plain_url)
 
     @property
     def path(self) -> str:
@@ -107,7 +107,7 @@ class PrometheusApi(Strict):
         default="container_memory_working_set_bytes", pattern=METRIC_NAME
     )
 
-    _url = field_validator("url")(_plain_url)
+    url_is_plain = field_validator("url")(_plain_url)
 
     @field_validator("selector")
     @classmethod
